@@ -1,0 +1,1 @@
+"""First-party cells plugins; see the entry points in setup.cfg."""

@@ -1,0 +1,1 @@
+"""First-party encoders plugins; see the entry points in setup.cfg."""

@@ -1,0 +1,1 @@
+"""First-party heads plugins; see the entry points in setup.cfg."""

@@ -1,0 +1,1 @@
+"""First-party samplers plugins; see the entry points in setup.cfg."""

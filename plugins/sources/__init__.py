@@ -1,0 +1,1 @@
+"""First-party sources plugins; see the entry points in setup.cfg."""

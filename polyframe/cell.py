@@ -1,0 +1,95 @@
+"""The interface of a recurrent cell, and how a cell runs over a sequence.
+
+A cell plugin subclasses `RecurrentCell`, creates its variables in
+`__init__`, and implements `step`. If part of its work depends on the input
+alone (the input-to-hidden matmul of an LSTM or GRU), it can do that part for
+the whole sequence at once in `project_inputs`; `run` then only loops over
+the recurrent part, which is what makes hand-written cells as fast as
+library ones.
+"""
+
+import abc
+from typing import Sequence, Tuple
+
+import tensorflow as tf
+
+State = Tuple[tf.Tensor, ...]
+
+
+class RecurrentCell(tf.Module, abc.ABC):
+    """A cell that maps `(input_t, state_{t-1})` to `(output_t, state_t)`.
+
+    Args:
+        input_size: Width of the inputs the cell will see.
+        num_units: Width of the cell's output.
+        name: Name scope of the variables.
+    """
+
+    def __init__(self, input_size: int, num_units: int, name=None):
+        super().__init__(name=name)
+        self.input_size = int(input_size)
+        self.num_units = int(num_units)
+
+    @property
+    @abc.abstractmethod
+    def state_sizes(self) -> Sequence[int]:
+        """Widths of the state tensors, e.g. `(h, c)` for an LSTM."""
+
+    def zero_state(self, batch_size) -> State:
+        """Returns the all-zero initial state for `batch_size` sequences."""
+        return tuple(tf.zeros([batch_size, size]) for size in self.state_sizes)
+
+    def project_inputs(self, inputs: tf.Tensor) -> tf.Tensor:
+        """Precomputes the input-only part of `step` for a whole sequence.
+
+        Args:
+            inputs: `[batch, time, input_size]` (or `[batch, input_size]`).
+
+        Returns:
+            What `step` receives as its first argument, one slice per step.
+            Default: the inputs unchanged.
+        """
+        return inputs
+
+    @abc.abstractmethod
+    def step(self, projected_input: tf.Tensor,
+             state: State) -> Tuple[tf.Tensor, State]:
+        """Advances one time step.
+
+        Args:
+            projected_input: `project_inputs` of this step's input, `[batch, ...]`.
+            state: The previous state, as `zero_state` builds it.
+
+        Returns:
+            `(output [batch, num_units], new state)`.
+        """
+
+    def __call__(self, inputs: tf.Tensor, state: State):
+        """One step from raw inputs `[batch, input_size]` (used in sampling)."""
+        return self.step(self.project_inputs(inputs), state)
+
+    def run(self, inputs: tf.Tensor, initial_state: State = None):
+        """Runs the cell over `inputs` `[batch, time, input_size]`.
+
+        Returns:
+            `(outputs [batch, time, num_units], final state)`.
+        """
+        batch_size = tf.shape(inputs)[0]
+        if initial_state is None:
+            initial_state = self.zero_state(batch_size)
+        projected = self.project_inputs(inputs)
+        time_major = tf.transpose(
+            projected, [1, 0] + list(range(2, projected.shape.rank)))
+
+        def scan_step(carry, projected_t):
+            _, state = carry
+            output, new_state = self.step(projected_t, state)
+            return output, tuple(new_state)
+
+        initial_output = tf.zeros([batch_size, self.num_units],
+                                  dtype=projected.dtype)
+        outputs, states = tf.scan(scan_step, time_major,
+                                  initializer=(initial_output,
+                                               tuple(initial_state)))
+        final_state = tuple(s[-1] for s in states)
+        return tf.transpose(outputs, [1, 0, 2]), final_state

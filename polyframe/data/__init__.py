@@ -1,0 +1,1 @@
+"""Data: corpus sources, caching, splitting and the tf.data pipeline."""

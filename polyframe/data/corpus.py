@@ -1,0 +1,81 @@
+"""What every data source returns: NoteSequences split by piece.
+
+A source reads music from somewhere (a bundled corpus, a TFRecord, a folder),
+keeps what it can use and says why it dropped the rest. Voices are stored in
+`NoteSequence.notes[].instrument` as 0..num_voices-1, highest voice first
+(soprano = 0), so encoders never have to guess which note belongs to whom.
+"""
+
+import dataclasses
+import hashlib
+from typing import Dict, List, Tuple
+
+from note_seq.protobuf import music_pb2
+
+from polyframe.errors import UserFacingError
+
+SPLITS = ("train", "valid", "test")
+
+
+class UnusableSequenceError(ValueError):
+    """A piece that cannot be used; the message is the reason, for the log."""
+
+
+@dataclasses.dataclass
+class Corpus:
+    """NoteSequences by split, plus the pieces that were skipped.
+
+    Attributes:
+        train, valid, test: The pieces of each split, voices in `instrument`.
+        skipped: `(piece id, reason)` for every piece that was dropped.
+        notes_dropped: Counts of notes dropped inside kept pieces, by reason
+            (e.g. zero-length grace notes).
+    """
+
+    train: List[music_pb2.NoteSequence]
+    valid: List[music_pb2.NoteSequence]
+    test: List[music_pb2.NoteSequence]
+    skipped: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
+    notes_dropped: Dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def split(self, name: str) -> List[music_pb2.NoteSequence]:
+        """Returns the pieces of split `name` ("train", "valid" or "test")."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
+        return getattr(self, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitFractions:
+    """Fractions of pieces in valid and test; train gets the rest."""
+
+    valid: float = 0.1
+    test: float = 0.1
+
+    def __post_init__(self):
+        if self.valid < 0 or self.test < 0 or self.valid + self.test >= 1:
+            raise UserFacingError(
+                f"split fractions valid={self.valid}, test={self.test} must be "
+                "non-negative and leave something for training (sum < 1).")
+
+
+def split_of(piece_id: str, fractions: SplitFractions) -> str:
+    """Assigns a piece to a split by a stable hash of its id.
+
+    The same id lands in the same split on every machine and Python version,
+    whatever else is in the corpus, so adding pieces never moves old ones.
+
+    Args:
+        piece_id: A stable identifier, e.g. the file name "bwv66.6".
+        fractions: Target fractions of valid and test.
+
+    Returns:
+        "train", "valid" or "test".
+    """
+    digest = hashlib.sha256(piece_id.encode("utf-8")).digest()
+    position = int.from_bytes(digest[:8], "big") / 2.0**64
+    if position < fractions.valid:
+        return "valid"
+    if position < fractions.valid + fractions.test:
+        return "test"
+    return "train"

@@ -1,0 +1,101 @@
+"""The contract between music (NoteSequences) and models (integer arrays).
+
+An encoder turns a NoteSequence into an array of events of shape
+`[num_events, num_voices, num_fields]`: at every event, each voice carries one
+token per field (for the duration encoder: a pitch token and a duration
+token). Models predict events field by field and voice by voice, so anything
+that fits this shape can be trained by the same model and trainer.
+
+Token id 0 of every field is `START`: the model's input before the first event.
+It is never a target and never sampled.
+"""
+
+import abc
+import dataclasses
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+from note_seq.protobuf import music_pb2
+
+START_ID = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One token per voice per event, drawn from a vocabulary.
+
+    Attributes:
+        name: Short name, e.g. "pitch" or "duration"; names embeddings/logits.
+        vocab_size: Number of token ids, `START_ID` included.
+    """
+
+    name: str
+    vocab_size: int
+
+
+class EventEncoder(abc.ABC):
+    """Turns NoteSequences into event arrays and back.
+
+    Life cycle: construct (hyperparameters from gin), `fit` on the training
+    split (learns vocabularies), then `encode`/`decode`. `get_state` and
+    `set_state` save and restore what `fit` learned, so a trained model
+    directory can be sampled from without the training data.
+    """
+
+    @property
+    @abc.abstractmethod
+    def num_voices(self) -> int:
+        """Number of voices per event."""
+
+    @property
+    @abc.abstractmethod
+    def fields(self) -> Sequence[Field]:
+        """The fields of every voice, in the order the model predicts them."""
+
+    def fit(self, sequences: Iterable[music_pb2.NoteSequence]) -> None:
+        """Learns vocabularies from the training split. Default: nothing."""
+        del sequences
+
+    @abc.abstractmethod
+    def encode(self, sequence: music_pb2.NoteSequence) -> np.ndarray:
+        """Returns int32 events `[num_events, num_voices, len(fields)]`.
+
+        Raises:
+            polyframe.data.UnusableSequenceError: if the sequence cannot be
+                represented (e.g. a voice plays two notes at once).
+        """
+
+    @abc.abstractmethod
+    def decode(self, events: np.ndarray,
+               qpm: float = 120.0) -> music_pb2.NoteSequence:
+        """Returns the NoteSequence of `events`; any id array must decode."""
+
+    @abc.abstractmethod
+    def note_starts(self, events: np.ndarray) -> np.ndarray:
+        """Returns bool `[num_events, num_voices]`: True where a note starts.
+
+        Per-note NLL divides the total NLL by the sum of this mask, so it
+        counts sounding notes, not rests or held continuations.
+        """
+
+    @abc.abstractmethod
+    def event_start_times(self, events: np.ndarray,
+                          qpm: float = 120.0) -> np.ndarray:
+        """Returns float `[num_events + 1]`: when each event starts, seconds.
+
+        The last entry is when the last event ends. Sampling uses it to tell
+        the primer from the generated continuation.
+        """
+
+    def get_state(self) -> Dict[str, Any]:
+        """Returns JSON-serialisable state learned by `fit`."""
+        return {}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        """Restores what `get_state` returned."""
+        del state
+
+    def describe(self) -> str:
+        """One line for logs: fields and vocabulary sizes."""
+        fields = ", ".join(f"{f.name}={f.vocab_size}" for f in self.fields)
+        return f"{type(self).__name__}: {self.num_voices} voices, {fields}"
