@@ -71,6 +71,11 @@ class RecurrentCell(tf.Module, abc.ABC):
     def run(self, inputs: tf.Tensor, initial_state: State = None):
         """Runs the cell over `inputs` `[batch, time, input_size]`.
 
+        The loop carries only the state and collects only the outputs, so
+        the per-step states are not kept for the whole sequence. Under
+        `tf.function(jit_compile=True)` this is measurably faster than
+        `tf.scan`, which stacks every state at every step.
+
         Returns:
             `(outputs [batch, time, num_units], final state)`.
         """
@@ -80,16 +85,21 @@ class RecurrentCell(tf.Module, abc.ABC):
         projected = self.project_inputs(inputs)
         time_major = tf.transpose(
             projected, [1, 0] + list(range(2, projected.shape.rank)))
+        num_steps = tf.shape(time_major)[0]
+        projected_steps = tf.TensorArray(
+            time_major.dtype, size=num_steps,
+            element_shape=time_major.shape[1:]).unstack(time_major)
+        outputs = tf.TensorArray(
+            time_major.dtype, size=num_steps,
+            element_shape=[projected.shape[0], self.num_units])
 
-        def scan_step(carry, projected_t):
-            _, state = carry
-            output, new_state = self.step(projected_t, state)
-            return output, tuple(new_state)
+        def body(t, state, outputs):
+            output, new_state = self.step(projected_steps.read(t), state)
+            return t + 1, tuple(new_state), outputs.write(t, output)
 
-        initial_output = tf.zeros([batch_size, self.num_units],
-                                  dtype=projected.dtype)
-        outputs, states = tf.scan(scan_step, time_major,
-                                  initializer=(initial_output,
-                                               tuple(initial_state)))
-        final_state = tuple(s[-1] for s in states)
-        return tf.transpose(outputs, [1, 0, 2]), final_state
+        # XLA needs `maximum_iterations` to size the TensorArrays statically.
+        _, final_state, outputs = tf.while_loop(
+            lambda t, *_: t < num_steps, body,
+            (tf.constant(0), tuple(initial_state), outputs),
+            maximum_iterations=num_steps)
+        return tf.transpose(outputs.stack(), [1, 0, 2]), final_state

@@ -1,0 +1,82 @@
+"""The original duration-RNN head: voice i is conditioned on voices < i.
+
+For each voice i the head reads the recurrent state, the event input of the
+step and the embedded tokens of voices 0..i-1 of the event being predicted
+(the true tokens in training, the drawn ones in sampling), and predicts every
+field of voice i from one hidden layer.
+"""
+
+import tensorflow as tf
+
+from polyframe.head import Head
+from polyframe.layers import PerVoiceDense, VoiceEmbedding
+from polyframe.registries import HEADS
+
+
+@HEADS.register("autoregressive")
+class AutoregressiveHead(Head):
+    """Predicts the voices of an event in order, each seeing those before it.
+
+    Args:
+        fields, num_voices, state_size, input_size, name: see `Head`.
+        hidden_size: Width of each voice's hidden layer.
+        embedding_size: Width of the embedding of each earlier voice's token,
+            per field.
+        dropout: Dropout rate on the hidden layer in training.
+    """
+
+    def __init__(self, fields, num_voices, state_size, input_size,
+                 hidden_size: int = 256, embedding_size: int = 32,
+                 dropout: float = 0.0, name="autoregressive_head"):
+        super().__init__(fields, num_voices, state_size, input_size, name=name)
+        self.dropout = dropout
+        self.target_embedding = VoiceEmbedding(
+            self.fields, num_voices, [embedding_size] * len(self.fields))
+        self.voice_width = embedding_size * len(self.fields)
+        context = state_size + input_size
+        self.from_context = PerVoiceDense(context, hidden_size, num_voices,
+                                          shared_input=True)
+        self.from_earlier_voices = PerVoiceDense(
+            self.voice_width * (num_voices - 1), hidden_size, num_voices)
+        self.outputs = [PerVoiceDense(hidden_size, f.vocab_size, num_voices)
+                        for f in self.fields]
+
+    def logits(self, states, inputs, targets, training=False):
+        context = tf.concat([states, inputs], axis=-1)
+        earlier = self._earlier_voices(self.target_embedding.per_voice(targets))
+        hidden = tf.tanh(self.from_context(context) +
+                         self.from_earlier_voices(earlier))
+        if training and self.dropout > 0:
+            hidden = tf.nn.dropout(hidden, self.dropout)
+        return [output(hidden) for output in self.outputs]
+
+    def _earlier_voices(self, embedded: tf.Tensor) -> tf.Tensor:
+        """`[..., V, W]` -> `[..., V, (V-1)*W]`: voice i sees voices < i."""
+        earlier = tf.concat(
+            [embedded[..., j, :] for j in range(self.num_voices - 1)], -1)
+        visible = [[1.0 if j < i else 0.0
+                    for j in range(self.num_voices - 1)
+                    for _ in range(self.voice_width)]
+                   for i in range(self.num_voices)]
+        return earlier[..., None, :] * tf.constant(visible)
+
+    def sample(self, state, inputs, sample_fn):
+        context = tf.concat([state, inputs], axis=-1)
+        batch = tf.shape(state)[0]
+        width = self.voice_width * (self.num_voices - 1)
+        earlier = tf.zeros([batch, width])
+        voices = []
+        for voice in range(self.num_voices):
+            hidden = tf.tanh(self.from_context(context, voice) +
+                             self.from_earlier_voices(earlier, voice))
+            tokens = tf.stack(
+                [sample_fn(output(hidden, voice), voice, index)
+                 for index, output in enumerate(self.outputs)], axis=-1)
+            voices.append(tokens)
+            if voice < self.num_voices - 1:
+                embedded = self.target_embedding.one_voice(tokens, voice)
+                start = voice * self.voice_width
+                earlier = tf.concat(
+                    [earlier[:, :start], embedded,
+                     earlier[:, start + self.voice_width:]], axis=-1)
+        return tf.stack(voices, axis=1)

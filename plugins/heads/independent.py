@@ -1,0 +1,47 @@
+"""A head that predicts every voice from the state alone, all at once.
+
+The baseline against which the autoregressive head's conditioning on earlier
+voices is measured: voices of one event are independent given the state.
+"""
+
+import tensorflow as tf
+
+from polyframe.head import Head
+from polyframe.layers import PerVoiceDense
+from polyframe.registries import HEADS
+
+
+@HEADS.register("independent")
+class IndependentHead(Head):
+    """Predicts all voices of an event independently given the state.
+
+    Args:
+        fields, num_voices, state_size, input_size, name: see `Head`.
+        hidden_size: Width of each voice's hidden layer.
+        dropout: Dropout rate on the hidden layer in training.
+    """
+
+    def __init__(self, fields, num_voices, state_size, input_size,
+                 hidden_size: int = 256, dropout: float = 0.0,
+                 name="independent_head"):
+        super().__init__(fields, num_voices, state_size, input_size, name=name)
+        self.dropout = dropout
+        self.hidden = PerVoiceDense(state_size + input_size, hidden_size,
+                                    num_voices, shared_input=True)
+        self.outputs = [PerVoiceDense(hidden_size, f.vocab_size, num_voices)
+                        for f in self.fields]
+
+    def logits(self, states, inputs, targets, training=False):
+        del targets  # Nothing of the predicted event is seen.
+        hidden = tf.tanh(self.hidden(tf.concat([states, inputs], axis=-1)))
+        if training and self.dropout > 0:
+            hidden = tf.nn.dropout(hidden, self.dropout)
+        return [output(hidden) for output in self.outputs]
+
+    def sample(self, state, inputs, sample_fn):
+        hidden = tf.tanh(self.hidden(tf.concat([state, inputs], axis=-1)))
+        logits = [output(hidden) for output in self.outputs]
+        return tf.stack(
+            [tf.stack([sample_fn(field_logits[:, voice], voice, index)
+                       for index, field_logits in enumerate(logits)], -1)
+             for voice in range(self.num_voices)], axis=1)

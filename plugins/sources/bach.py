@@ -1,0 +1,171 @@
+"""The Bach chorales that ship with music21, as 4-voice NoteSequences.
+
+The first `load` parses every `.mxl` file of the corpus folder, keeps the
+soprano, alto, tenor and bass (see `polyframe.data.voices`) and caches the
+cleaned pieces under `<cache_dir>/corpora/bach-v1/`. Later loads read only the
+cache. Pieces are split into train/valid/test at load time by a hash of their
+id (the file name without extension, e.g. "bwv66.6"), so changing the split
+fractions never requires parsing again.
+"""
+
+import collections
+import glob
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from typing import Dict, List, Optional, Tuple
+
+from absl import logging
+from note_seq import musicxml_reader
+from note_seq.protobuf import music_pb2
+from tqdm import tqdm
+
+from polyframe.data import cache
+from polyframe.data.corpus import (SPLITS, Corpus, SplitFractions,
+                                   UnusableSequenceError, split_of)
+from polyframe.data.voices import select_voices
+from polyframe.errors import UserFacingError
+from polyframe.registries import SOURCES
+
+CACHE_NAME = "bach-v1"
+COLLECTION_NAME = "bach"
+
+
+@SOURCES.register("bach")
+class BachChorales:
+    """Bach's chorales, soprano/alto/tenor/bass in instruments 0..3.
+
+    Args:
+        cache_dir: Where to cache parsed pieces. None: the environment
+            variable POLYFRAME_CACHE_DIR, else the user's cache folder.
+        valid_fraction: Fraction of pieces in the validation split.
+        test_fraction: Fraction of pieces in the test split.
+        corpus_dir: Folder of `.mxl` chorales. None: music21's bundled corpus.
+
+    Raises:
+        UserFacingError: if the fractions leave nothing for training.
+    """
+
+    def __init__(self,
+                 cache_dir: Optional[str] = None,
+                 valid_fraction: float = 0.1,
+                 test_fraction: float = 0.1,
+                 corpus_dir: Optional[str] = None):
+        self.fractions = SplitFractions(valid_fraction, test_fraction)
+        self.cache_dir = cache.resolve_cache_dir(cache_dir)
+        self.corpus_dir = os.path.abspath(
+            os.path.expanduser(corpus_dir or _music21_corpus_dir()))
+
+    @property
+    def cache_path(self) -> str:
+        """The folder holding this corpus's cache."""
+        return os.path.join(self.cache_dir, "corpora", CACHE_NAME)
+
+    def load(self) -> Corpus:
+        """Returns the chorales by split, parsing them only if not cached.
+
+        Raises:
+            UserFacingError: if the corpus must be parsed and its folder does
+                not exist or holds no `.mxl` files.
+        """
+        key = self._cache_key()
+        cached = cache.read(self.cache_path, key)
+        if cached is not None:
+            logging.info("Read %d Bach chorales from the cache in %s.",
+                         len(cached.sequences), self.cache_path)
+            sequences = cached.sequences
+            skipped, notes_dropped = cached.skipped, cached.notes_dropped
+        else:
+            sequences, skipped, notes_dropped = self._parse_corpus()
+            cache.write(self.cache_path, key, sequences, skipped,
+                        notes_dropped)
+            logging.info("Cached %d Bach chorales in %s.", len(sequences),
+                         self.cache_path)
+        return self._split(sequences, skipped, notes_dropped)
+
+    def _cache_key(self):
+        # The corpus folder and both packages decide what parsing yields;
+        # none of them needs the corpus itself, so cached loads never touch it.
+        return {
+            "corpus_dir": self.corpus_dir,
+            "music21": _version_of("music21"),
+            "note_seq": _version_of("note-seq"),
+        }
+
+    def _parse_corpus(
+        self
+    ) -> Tuple[List[music_pb2.NoteSequence], List[Tuple[str, str]], Dict[
+            str, int]]:
+        """Parses and cleans every chorale; returns kept, skipped, dropped."""
+        if not os.path.isdir(self.corpus_dir):
+            raise UserFacingError(
+                f"the Bach corpus folder {self.corpus_dir} does not exist; "
+                "pass an existing folder of .mxl chorales as corpus_dir, or "
+                "leave corpus_dir unset to use music21's bundled chorales.")
+        paths = sorted(glob.glob(os.path.join(self.corpus_dir, "*.mxl")))
+        if not paths:
+            raise UserFacingError(
+                f"the Bach corpus folder {self.corpus_dir} holds no .mxl "
+                "files; point corpus_dir at a folder of MusicXML chorales.")
+        logging.info("Parsing %d chorales in %s; this happens once.",
+                     len(paths), self.corpus_dir)
+        sequences, skipped = [], []
+        notes_dropped = collections.Counter()
+        progress = tqdm(paths, desc="Parsing Bach chorales", unit="piece",
+                        disable=not sys.stderr.isatty(), leave=False)
+        for path in progress:
+            piece_id = os.path.basename(path)[:-len(".mxl")]
+            try:
+                score = musicxml_reader.musicxml_file_to_sequence_proto(path)
+            except Exception as e:  # pylint: disable=broad-except
+                # The parser fails on malformed files with many error types;
+                # any of them only means that this one piece is unusable.
+                skipped.append((piece_id, f"cannot be parsed: {e}"))
+                continue
+            try:
+                voices, dropped = select_voices(score)
+            except UnusableSequenceError as e:
+                skipped.append((piece_id, str(e)))
+                continue
+            voices.id = piece_id
+            voices.filename = piece_id
+            voices.collection_name = COLLECTION_NAME
+            sequences.append(voices)
+            notes_dropped.update(dropped)
+        return sequences, skipped, dict(notes_dropped)
+
+    def _split(self, sequences: List[music_pb2.NoteSequence],
+               skipped: List[Tuple[str, str]],
+               notes_dropped: Dict[str, int]) -> Corpus:
+        """Splits by piece id and logs what was kept and what was not."""
+        by_split = {name: [] for name in SPLITS}
+        for sequence in sequences:
+            by_split[split_of(sequence.id, self.fractions)].append(sequence)
+        sizes = ", ".join(f"{name} {len(by_split[name])}" for name in SPLITS)
+        dropped = ", ".join(f"{count} {reason}"
+                            for reason, count in sorted(notes_dropped.items()))
+        logging.info("Bach chorales: %d kept (%s), %d skipped; notes dropped: "
+                     "%s.", len(sequences), sizes, len(skipped), dropped or
+                     "none")
+        for piece_id, reason in skipped:
+            logging.info("Skipped %s: %s", piece_id, reason)
+        return Corpus(**by_split, skipped=list(skipped),
+                      notes_dropped=dict(notes_dropped))
+
+
+def _music21_corpus_dir() -> str:
+    """Returns music21's chorale folder without importing music21 (slow)."""
+    spec = importlib.util.find_spec("music21")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserFacingError(
+            "music21 is not installed, and it provides the default Bach "
+            "chorales; install it (pip install music21) or pass corpus_dir.")
+    return os.path.join(spec.submodule_search_locations[0], "corpus", "bach")
+
+
+def _version_of(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,99 @@
+"""Gin at the binary: the library stays gin-free, the command line binds it.
+
+Every registered component becomes a gin configurable named after its
+registry, so `@cells.lstm` selects the LSTM and `cells.lstm.num_units = 512`
+configures it. Gin's own errors about unknown names are turned into the
+registry's message (available names, closest match, plugin hint).
+"""
+
+import re
+import tokenize
+from typing import Iterable, Sequence
+
+import gin
+
+from polyframe import registries
+from polyframe.errors import UserFacingError
+from polyframe.registry import Registry, closest_across
+
+_UNKNOWN = re.compile(r"No configurable matching (?:reference )?'@?([\w.]+)'")
+_exposed_registries = set()
+
+
+def expose_registries(all_registries: Iterable[Registry] = registries.ALL):
+    """Makes every component of `all_registries` a gin configurable, now and
+    whenever one registers later (e.g. from a gin file's `import`)."""
+    for registry in all_registries:
+        if registry.name not in _exposed_registries:
+            _exposed_registries.add(registry.name)
+            registry.add_listener(_expose_component)
+
+
+def _expose_component(registry: Registry, name: str, component) -> None:
+    gin.external_configurable(component, name=name, module=registry.name)
+
+
+def expose(component, name: str) -> object:
+    """Makes a core class or function configurable under `name`; returns the
+    configurable version, which the binary must call to see the bindings."""
+    return gin.external_configurable(component, name=name)
+
+
+def parse_config(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
+    """Parses gin files then bindings, turning gin's errors into one line.
+
+    Raises:
+        UserFacingError: for a missing file, a syntax error (with file:line),
+            an unknown component (with the registry's suggestions) or an
+            import in a gin file that fails.
+    """
+    try:
+        gin.parse_config_files_and_bindings(
+            list(gin_files), list(gin_params), finalize_config=False)
+    except (IOError, OSError) as error:
+        raise UserFacingError(f"cannot read gin file: {error}") from None
+    except SyntaxError as error:
+        where = f"{error.filename}:{error.lineno}" if error.lineno else (
+            error.filename or "gin bindings")
+        raise UserFacingError(
+            f"gin syntax error at {where}: {error.msg}; "
+            f"near: {(error.text or '').strip()!r}") from None
+    except tokenize.TokenError as error:
+        raise UserFacingError(
+            f"gin syntax error: {error.args[0]} (an unclosed bracket or "
+            "string?) in one of: "
+            f"{', '.join(gin_files) or 'the --gin_param bindings'}") from None
+    except ImportError as error:
+        raise UserFacingError(
+            f"a gin file imports a module that cannot be imported: "
+            f"{_first_lines(error)}") from None
+    except ValueError as error:
+        raise UserFacingError(_explain_value_error(error)) from None
+
+
+def _explain_value_error(error: ValueError) -> str:
+    message = str(error)
+    match = _UNKNOWN.search(message)
+    if not match:
+        return f"gin configuration error: {_first_lines(error)}"
+    unknown = match.group(1)
+    location = _location(message)
+    by_name = {r.name: r for r in registries.ALL}
+    registry_name, _, component = unknown.rpartition(".")
+    if registry_name in by_name:
+        return by_name[registry_name].unknown_name_message(component) + location
+    guess = closest_across(list(registries.ALL), unknown)
+    hint = f" Did you mean '{guess}'?" if guess else ""
+    groups = ", ".join(f"@{r.name}.NAME" for r in registries.ALL)
+    return (f"unknown gin configurable {unknown!r}.{hint} Components are "
+            f"selected as {groups}; `python -m polyframe.main --list_plugins` "
+            f"lists them all.{location}")
+
+
+def _location(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines()[1:3]]
+    return f" ({': '.join(line for line in lines if line)})" if lines else ""
+
+
+def _first_lines(error: Exception) -> str:
+    return " ".join(line.strip() for line in str(error).splitlines()[:3])

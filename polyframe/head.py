@@ -1,0 +1,60 @@
+"""The interface of an output head: from recurrent states to event logits.
+
+A head predicts every field of every voice of the next event. In training it
+sees the true next event (`targets`) so that it can condition voice i on the
+voices before it (teacher forcing); in sampling it draws the voices one by
+one through `sample_fn` and conditions on what it drew.
+"""
+
+import abc
+from typing import Callable, List, Sequence
+
+import tensorflow as tf
+
+from polyframe.encoding import Field
+
+# sample_fn(logits [batch, vocab], voice, field) -> ids [batch] int32
+SampleFn = Callable[[tf.Tensor, int, int], tf.Tensor]
+
+
+class Head(tf.Module, abc.ABC):
+    """Maps `(state, event input)` to logits for the next event.
+
+    Args:
+        fields: The encoder's fields (each voice has one token per field).
+        num_voices: Voices per event.
+        state_size: Width of the recurrent output the head reads.
+        input_size: Width of the embedded event input of the same step.
+        name: Name scope of the variables.
+    """
+
+    def __init__(self, fields: Sequence[Field], num_voices: int,
+                 state_size: int, input_size: int, name=None):
+        super().__init__(name=name)
+        self.fields = tuple(fields)
+        self.num_voices = int(num_voices)
+        self.state_size = int(state_size)
+        self.input_size = int(input_size)
+
+    @abc.abstractmethod
+    def logits(self, states: tf.Tensor, inputs: tf.Tensor, targets: tf.Tensor,
+               training: bool = False) -> List[tf.Tensor]:
+        """Returns one `[batch, time, num_voices, vocab]` tensor per field.
+
+        Args:
+            states: Recurrent outputs `[batch, time, state_size]`.
+            inputs: Embedded inputs of the same steps `[batch, time, input_size]`.
+            targets: The true next events `[batch, time, num_voices, fields]`.
+            training: Whether dropout and the like are active.
+        """
+
+    @abc.abstractmethod
+    def sample(self, state: tf.Tensor, inputs: tf.Tensor,
+               sample_fn: SampleFn) -> tf.Tensor:
+        """Draws one event `[batch, num_voices, fields]` int32 for one step.
+
+        Args:
+            state: Recurrent output `[batch, state_size]`.
+            inputs: Embedded input of this step `[batch, input_size]`.
+            sample_fn: Draws ids from logits; see `SampleFn`.
+        """

@@ -1,0 +1,98 @@
+"""Small building blocks shared by models and heads, from raw TF ops."""
+
+from typing import Optional, Sequence
+
+import tensorflow as tf
+
+from polyframe.encoding import Field
+
+
+def glorot(shape, name: str) -> tf.Variable:
+    """A Glorot-uniform initialised trainable variable."""
+    fan_in, fan_out = shape[-2], shape[-1]
+    limit = (6.0 / (fan_in + fan_out)) ** 0.5
+    return tf.Variable(tf.random.uniform(shape, -limit, limit), name=name)
+
+
+class VoiceEmbedding(tf.Module):
+    """Embeds every field of every voice, with a table per (voice, field).
+
+    Voices keep separate tables because the same pitch means something
+    different to a soprano and a bass.
+
+    Args:
+        fields: The encoder's fields.
+        num_voices: Voices per event.
+        sizes: Embedding width of each field, in the order of `fields`.
+    """
+
+    def __init__(self, fields: Sequence[Field], num_voices: int,
+                 sizes: Sequence[int], name=None):
+        super().__init__(name=name)
+        self.fields = tuple(fields)
+        self.num_voices = num_voices
+        self.sizes = tuple(int(s) for s in sizes)
+        self.tables = [
+            tf.Variable(tf.random.normal([num_voices * f.vocab_size, size],
+                                         stddev=size ** -0.5),
+                        name=f"{f.name}_embedding")
+            for f, size in zip(self.fields, self.sizes)]
+
+    @property
+    def output_size(self) -> int:
+        return self.num_voices * sum(self.sizes)
+
+    def per_voice(self, events: tf.Tensor) -> tf.Tensor:
+        """`[..., voices, fields]` ids -> `[..., voices, sum(sizes)]`."""
+        voice_offsets = tf.range(self.num_voices)
+        parts = []
+        for index, (field, table) in enumerate(zip(self.fields, self.tables)):
+            ids = events[..., index] + voice_offsets * field.vocab_size
+            parts.append(tf.gather(table, ids))
+        return tf.concat(parts, axis=-1)
+
+    def one_voice(self, tokens: tf.Tensor, voice: int) -> tf.Tensor:
+        """`[..., fields]` ids of one `voice` -> `[..., sum(sizes)]`."""
+        return tf.concat(
+            [tf.gather(table, tokens[..., index] + voice * field.vocab_size)
+             for index, (field, table) in enumerate(
+                 zip(self.fields, self.tables))], axis=-1)
+
+    def __call__(self, events: tf.Tensor) -> tf.Tensor:
+        """`[..., voices, fields]` ids -> `[..., voices * sum(sizes)]`."""
+        embedded = self.per_voice(events)
+        new_shape = tf.concat([tf.shape(embedded)[:-2], [self.output_size]], 0)
+        return tf.reshape(embedded, new_shape)
+
+
+class PerVoiceDense(tf.Module):
+    """A dense layer with separate weights for each voice.
+
+    Args:
+        input_size: Width of the input of every voice.
+        output_size: Width of the output of every voice.
+        num_voices: Voices.
+        shared_input: If True the input has no voice axis and is read by
+            every voice; else it is `[..., voices, input_size]`.
+    """
+
+    def __init__(self, input_size: int, output_size: int, num_voices: int,
+                 shared_input: bool = False, name=None):
+        super().__init__(name=name)
+        self.shared_input = shared_input
+        self.kernel = glorot([num_voices, input_size, output_size], "kernel")
+        self.bias = tf.Variable(tf.zeros([num_voices, output_size]),
+                                name="bias")
+
+    def __call__(self, inputs: tf.Tensor,
+                 voice: Optional[int] = None) -> tf.Tensor:
+        """Applies every voice's weights, or only `voice`'s if given.
+
+        Returns:
+            `[..., voices, output_size]`, or `[..., output_size]` for one voice.
+        """
+        if voice is not None:
+            return tf.matmul(inputs, self.kernel[voice]) + self.bias[voice]
+        if self.shared_input:
+            return tf.einsum("...c,vch->...vh", inputs, self.kernel) + self.bias
+        return tf.einsum("...vc,vch->...vh", inputs, self.kernel) + self.bias

@@ -1,0 +1,246 @@
+"""One generic trainer: compiled steps, checkpoints, validation, resuming.
+
+The trainer knows nothing about music. It trains any `tf.Module` whose
+`nll_sums(batch, training)` returns a summed loss `nll` and the counts it may
+be normalised by, on batches that a callable makes afresh for every epoch.
+Everything is built inside a `tf.distribute` strategy. The latest state is
+kept in `<model_dir>/checkpoints` (for resuming, exactly where it stopped) and
+the best-on-validation weights apart in `<model_dir>/best`.
+"""
+
+import dataclasses
+import math
+import time
+from typing import Callable, Dict, Iterable, Optional
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tqdm import tqdm
+
+from polyframe import metrics as metrics_lib
+from polyframe.data import pipeline
+
+BEST_DIR = "best"
+LATEST_DIR = "checkpoints"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+        batch_size: Windows per step (over all replicas).
+        window_length: Target events per training window.
+        learning_rate: Adam's step size.
+        clip_norm: Gradients are clipped to this global norm.
+        max_epochs: Stop after this many epochs.
+        max_steps: Stop after this many steps in all (None: no limit).
+        patience: Stop after this many epochs without a better validation
+            NLL (0: never stop early).
+        eval_batch_size: Whole pieces per validation batch.
+        checkpoint_every_steps: Also save the latest state every this many
+            steps (0: only at the end of each epoch).
+        keep_checkpoints: How many latest checkpoints are kept.
+        jit_compile: Compile the forward and backward pass with XLA.
+        seed: Seeds initialisation, window offsets and shuffling.
+        normalizer: The count the training loss is divided by ("events",
+            "tokens" or "notes").
+    """
+
+    batch_size: int = 32
+    window_length: int = 40
+    learning_rate: float = 1e-3
+    clip_norm: float = 5.0
+    max_epochs: int = 100
+    max_steps: Optional[int] = None
+    patience: int = 10
+    eval_batch_size: int = 64
+    checkpoint_every_steps: int = 0
+    keep_checkpoints: int = 3
+    jit_compile: bool = False
+    seed: int = 0
+    normalizer: str = "events"
+
+
+class Trainer:
+    """Trains a model built by `build_model` under `strategy`.
+
+    Args:
+        config: A `TrainConfig`.
+        model_dir: Where checkpoints and TensorBoard logs go.
+        strategy: The `tf.distribute.Strategy` to build and run under.
+        build_model: Makes the model; called once inside the strategy scope.
+    """
+
+    def __init__(self, config: TrainConfig, model_dir: str,
+                 strategy: tf.distribute.Strategy,
+                 build_model: Callable[[], tf.Module]):
+        self.config = config
+        self.model_dir = model_dir
+        self.strategy = strategy
+        tf.random.set_seed(config.seed)
+        with strategy.scope():
+            self.model = build_model()
+            self.optimizer = tf.keras.optimizers.Adam(
+                learning_rate=config.learning_rate,
+                global_clipnorm=config.clip_norm)
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.step_in_epoch = tf.Variable(0, dtype=tf.int64,
+                                             trainable=False)
+            self.best_valid = tf.Variable(math.inf, dtype=tf.float64,
+                                          trainable=False)
+            self.epochs_without_improvement = tf.Variable(
+                0, dtype=tf.int64, trainable=False)
+        self._latest = tf.train.CheckpointManager(
+            tf.train.Checkpoint(
+                model=self.model, optimizer=self.optimizer, step=self.step,
+                epoch=self.epoch, step_in_epoch=self.step_in_epoch,
+                best_valid=self.best_valid,
+                epochs_without_improvement=self.epochs_without_improvement),
+            f"{model_dir}/{LATEST_DIR}", max_to_keep=config.keep_checkpoints,
+            step_counter=self.step)
+        self._best = tf.train.CheckpointManager(
+            tf.train.Checkpoint(model=self.model, step=self.step),
+            f"{model_dir}/{BEST_DIR}", max_to_keep=1, step_counter=self.step)
+        self._gradients = tf.function(self._gradients_and_sums,
+                                      jit_compile=config.jit_compile)
+        self._train_step = tf.function(self._distributed_train_step)
+        self._eval_step = tf.function(
+            lambda batch: self.model.nll_sums(batch, training=False),
+            reduce_retracing=True)
+
+    def restore_latest(self) -> int:
+        """Resumes from the latest checkpoint if there is one; returns the step."""
+        path = self._latest.restore_or_initialize()
+        if path:
+            logging.info("resumed from %s at step %d (epoch %d)", path,
+                         int(self.step), int(self.epoch))
+        return int(self.step)
+
+    def restore_best(self) -> str:
+        """Loads the best-on-validation weights; returns the checkpoint path."""
+        path = self._best.latest_checkpoint
+        if path:
+            self._best.checkpoint.restore(path).expect_partial()
+        return path
+
+    def _gradients_and_sums(self, batch):
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            sums = self.model.nll_sums(batch, training=True)
+        return tape.gradient(sums["nll"], variables), sums
+
+    def _distributed_train_step(self, batch):
+        def replica_step(batch):
+            gradients, sums = self._gradients(batch)
+            count = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, sums[self.config.normalizer])
+            scale = 1.0 / tf.maximum(count, 1.0)
+            self.optimizer.apply_gradients(
+                zip([g * scale for g in gradients],
+                    self.model.trainable_variables))
+            return sums
+
+        per_replica = self.strategy.run(replica_step, args=(batch,))
+        self.step.assign_add(1)
+        self.step_in_epoch.assign_add(1)
+        return {key: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value,
+                                          axis=None)
+                for key, value in per_replica.items()}
+
+    def evaluate(self, batches: Iterable[pipeline.Batch]) -> Dict[str, float]:
+        """Returns NLL metrics (see `polyframe.metrics`) summed over `batches`."""
+        totals: Dict[str, float] = {}
+        for batch in batches:
+            for key, value in self._eval_step(batch).items():
+                totals[key] = totals.get(key, 0.0) + float(value)
+        return metrics_lib.from_sums(totals)
+
+    def fit(self, make_windows: Callable[[np.random.Generator], pipeline.Batch],
+            valid_batches: Callable[[], Iterable[pipeline.Batch]]) -> None:
+        """Trains until `max_epochs`, `max_steps` or early stopping.
+
+        Args:
+            make_windows: Returns one epoch's stacked training windows, drawn
+                with the given generator (seeded by the epoch, so a resumed
+                epoch sees exactly the same windows in the same order).
+            valid_batches: Returns the validation batches.
+        """
+        config = self.config
+        writers = {name: tf.summary.create_file_writer(
+            f"{self.model_dir}/tensorboard/{name}") for name in ("train",
+                                                                 "valid")}
+        while int(self.epoch) < config.max_epochs and not self._out_of_steps():
+            epoch = int(self.epoch)
+            windows = make_windows(np.random.default_rng([config.seed, epoch]))
+            num_steps = len(windows["mask"]) // config.batch_size
+            if num_steps == 0:
+                raise ValueError(
+                    f"only {len(windows['mask'])} training windows, fewer "
+                    f"than one batch of {config.batch_size}")
+            done = int(self.step_in_epoch)
+            dataset = self.strategy.experimental_distribute_dataset(
+                pipeline.to_dataset(windows, config.batch_size).skip(done))
+            totals: Dict[str, float] = {}
+            started = time.time()
+            progress = tqdm(total=num_steps, initial=done, leave=False,
+                            desc=f"epoch {epoch}", unit="step", disable=None)
+            for batch in dataset:
+                sums = self._train_step(batch)
+                for key, value in sums.items():
+                    totals[key] = totals.get(key, 0.0) + float(value)
+                progress.update(1)
+                progress.set_postfix(
+                    nll=f"{totals['nll'] / max(totals['events'], 1):.3f}")
+                step = int(self.step)
+                if (config.checkpoint_every_steps and
+                        step % config.checkpoint_every_steps == 0):
+                    self._latest.save(checkpoint_number=step)
+                if self._out_of_steps():
+                    break
+            progress.close()
+            finished_epoch = int(self.step_in_epoch) >= num_steps
+            self._end_epoch(epoch, totals, time.time() - started,
+                            valid_batches, writers, finished_epoch)
+            if (config.patience and int(self.epochs_without_improvement) >=
+                    config.patience):
+                logging.info("early stop: no better validation NLL in %d "
+                             "epochs", config.patience)
+                break
+
+    def _end_epoch(self, epoch, totals, seconds, valid_batches, writers,
+                   finished_epoch) -> None:
+        train = metrics_lib.from_sums(totals) if totals else {}
+        valid = self.evaluate(valid_batches())
+        score = valid["nll_per_event"]
+        improved = score < float(self.best_valid)
+        if improved:
+            self.best_valid.assign(score)
+            self.epochs_without_improvement.assign(0)
+        else:
+            self.epochs_without_improvement.assign_add(1)
+        if finished_epoch:
+            self.epoch.assign_add(1)
+            self.step_in_epoch.assign(0)
+        self._latest.save(checkpoint_number=int(self.step))
+        if improved:
+            self._best.save(checkpoint_number=int(self.step))
+        step = int(self.step)
+        for name, values in (("train", train), ("valid", valid)):
+            with writers[name].as_default(step=step):
+                for key, value in values.items():
+                    tf.summary.scalar(key, value)
+            writers[name].flush()
+        logging.info(
+            "epoch %d (step %d, %.1fs): train %.4f nats/event | valid %.4f "
+            "nats/event, %.4f nats/note, %.4f bits/note%s", epoch, step,
+            seconds, train.get("nll_per_event", math.nan), score,
+            valid["nll_per_note"], valid["bits_per_note"],
+            "  *best*" if improved else "")
+
+    def _out_of_steps(self) -> bool:
+        return (self.config.max_steps is not None and
+                int(self.step) >= self.config.max_steps)

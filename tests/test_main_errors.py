@@ -1,0 +1,80 @@
+"""Bad input at the command line: one clear line, exit code 2, nothing
+written."""
+
+import pytest
+
+from helpers import DURATION_RNN, SMOKE, error_line, run_main
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    return tmp_path / "run"
+
+
+def assert_failed_cleanly(process, model_dir, *expected):
+    assert process.returncode == 2, process.stderr[-3000:]
+    line = error_line(process)
+    for text in expected:
+        assert text in line, line
+    assert not model_dir.exists(), list(model_dir.rglob("*"))
+    return line
+
+
+def test_unknown_component_names_registry_choices_and_closest(model_dir):
+    process = run_main([f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
+                        "--gin_param=EventRNN.cell = @cells.lstmm",
+                        f"--model_dir={model_dir}"])
+    assert_failed_cleanly(process, model_dir, "unknown cells component "
+                          "'lstmm'", "Did you mean 'lstm'?", "gru",
+                          "plugin package")
+
+
+def test_unknown_binding_target_is_explained(model_dir):
+    process = run_main([f"--gin_file={DURATION_RNN}",
+                        "--gin_param=heads.autoregresive.hidden_size = 3",
+                        f"--model_dir={model_dir}"])
+    assert_failed_cleanly(process, model_dir, "unknown heads component "
+                          "'autoregresive'", "Did you mean 'autoregressive'?")
+
+
+def test_gin_syntax_error_gives_file_and_line(model_dir, tmp_path):
+    broken = tmp_path / "broken.gin"
+    broken.write_text("EventRNN.num_layers = 2\nEventRNN.dropout = = 0.1\n")
+    process = run_main([f"--gin_file={DURATION_RNN}",
+                        f"--gin_file={broken}", f"--model_dir={model_dir}"])
+    assert_failed_cleanly(process, model_dir, "gin syntax error",
+                          f"{broken}:2")
+
+
+def test_missing_gin_file(model_dir, tmp_path):
+    process = run_main([f"--gin_file={tmp_path / 'nope.gin'}",
+                        f"--model_dir={model_dir}"])
+    assert_failed_cleanly(process, model_dir, "nope.gin")
+
+
+def test_missing_data_path(model_dir, tmp_path):
+    missing = tmp_path / "no_such_corpus.tfrecord"
+    process = run_main([
+        f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
+        "--gin_param=Experiment.source = @sources.note_sequence_tfrecord()",
+        f"--gin_param=sources.note_sequence_tfrecord.path = '{missing}'",
+        f"--model_dir={model_dir}"])
+    assert_failed_cleanly(process, model_dir, str(missing))
+
+
+def test_unwritable_model_dir(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    model_dir = blocker / "run"
+    process = run_main([f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
+                        f"--model_dir={model_dir}"])
+    assert_failed_cleanly(process, model_dir, "cannot write the model "
+                          "directory", str(model_dir))
+
+
+def test_sample_mode_without_checkpoint(model_dir):
+    model_dir.mkdir()
+    process = run_main(["--mode=sample", f"--model_dir={model_dir}"])
+    assert process.returncode == 2
+    assert "no trained model" in error_line(process)
+    assert list(model_dir.iterdir()) == []
