@@ -6,6 +6,7 @@ configures it. Gin's own errors about unknown names are turned into the
 registry's message (available names, closest match, plugin hint).
 """
 
+import os
 import re
 import tokenize
 from typing import Iterable, Sequence
@@ -18,6 +19,7 @@ from polyframe.registry import Registry, closest_across
 
 _UNKNOWN = re.compile(r"No configurable matching (?:reference )?'@?([\w.]+)'")
 _exposed_registries = set()
+_search_paths_added = set()
 
 
 def expose_registries(all_registries: Iterable[Registry] = registries.ALL):
@@ -47,6 +49,8 @@ def parse_config(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
             an unknown component (with the registry's suggestions) or an
             import in a gin file that fails.
     """
+    for directory in _search_paths(gin_files):
+        gin.add_config_file_search_path(directory)
     try:
         gin.parse_config_files_and_bindings(
             list(gin_files), list(gin_params), finalize_config=False)
@@ -69,6 +73,19 @@ def parse_config(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
             f"{_first_lines(error)}") from None
     except ValueError as error:
         raise UserFacingError(_explain_value_error(error)) from None
+
+
+def _search_paths(gin_files: Sequence[str]) -> Sequence[str]:
+    """Where `include 'NAME.gin'` looks: beside each given file, then in
+    polyframe's own gin_configs/ (present in a source checkout)."""
+    shipped = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "gin_configs")
+    candidates = [os.path.dirname(os.path.abspath(f)) for f in gin_files]
+    candidates.append(shipped)
+    new = [d for d in dict.fromkeys(candidates)
+           if os.path.isdir(d) and d not in _search_paths_added]
+    _search_paths_added.update(new)
+    return new
 
 
 def _explain_value_error(error: ValueError) -> str:

@@ -93,6 +93,15 @@ class PerVoiceDense(tf.Module):
         """
         if voice is not None:
             return tf.matmul(inputs, self.kernel[voice]) + self.bias[voice]
+        # Leading axes are flattened because the gradient of an einsum with
+        # `...` is orders of magnitude slower in TF than with explicit axes.
+        kept_axes = 1 if self.shared_input else 2
+        leading = tf.shape(inputs)[:-kept_axes]
+        flat = tf.reshape(inputs, tf.concat(
+            [[-1], tf.shape(inputs)[-kept_axes:]], axis=0))
         if self.shared_input:
-            return tf.einsum("...c,vch->...vh", inputs, self.kernel) + self.bias
-        return tf.einsum("...vc,vch->...vh", inputs, self.kernel) + self.bias
+            out = tf.einsum("nc,vch->nvh", flat, self.kernel)
+        else:
+            out = tf.einsum("nvc,vch->nvh", flat, self.kernel)
+        out += self.bias
+        return tf.reshape(out, tf.concat([leading, tf.shape(out)[1:]], axis=0))

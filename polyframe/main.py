@@ -10,10 +10,15 @@ exposed to gin, config files are parsed, and the library is called with the
 objects gin built.
 """
 
+import logging as python_logging
 import os
 import sys
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# note-seq imports pydub, which warns about ffmpeg; polyframe never uses it.
+warnings.filterwarnings("ignore", message="Couldn't find ffmpeg",
+                        category=RuntimeWarning)
 
 from absl import app, flags, logging  # noqa: E402
 
@@ -108,9 +113,19 @@ def run(argv) -> None:
         jobs.sample(experiment, FLAGS.model_dir, output_dir=FLAGS.output_dir)
 
 
+class _QuietLibraries(python_logging.Filter):
+    """Drops the INFO chatter TensorFlow and Keras send through absl."""
+
+    def filter(self, record: python_logging.LogRecord) -> bool:
+        noisy = ("/tensorflow/" in record.pathname or
+                 "/keras/" in record.pathname)
+        return record.levelno >= python_logging.WARNING or not noisy
+
+
 def main(argv) -> None:
     """Entry point: user-fixable problems end in one line and exit code 2."""
     logging.set_verbosity(logging.INFO)
+    logging.get_absl_handler().addFilter(_QuietLibraries())
     try:
         run(argv)
     except UserFacingError as error:

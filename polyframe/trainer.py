@@ -36,6 +36,10 @@ class TrainConfig:
         clip_norm: Gradients are clipped to this global norm.
         max_epochs: Stop after this many epochs.
         max_steps: Stop after this many steps in all (None: no limit).
+        max_train_minutes: Stop at the end of the first epoch that ends
+            after this many minutes of training in this process (None: no
+            limit). A budget for fixed-time runs; the step count it reaches
+            depends on the machine.
         patience: Stop after this many epochs without a better validation
             NLL (0: never stop early).
         eval_batch_size: Whole pieces per validation batch.
@@ -54,6 +58,7 @@ class TrainConfig:
     clip_norm: float = 5.0
     max_epochs: int = 100
     max_steps: Optional[int] = None
+    max_train_minutes: Optional[float] = None
     patience: int = 10
     eval_batch_size: int = 64
     checkpoint_every_steps: int = 0
@@ -170,6 +175,7 @@ class Trainer:
             valid_batches: Returns the validation batches.
         """
         config = self.config
+        started = time.time()
         writers = {name: tf.summary.create_file_writer(
             f"{self.model_dir}/tensorboard/{name}") for name in ("train",
                                                                  "valid")}
@@ -185,7 +191,7 @@ class Trainer:
             dataset = self.strategy.experimental_distribute_dataset(
                 pipeline.to_dataset(windows, config.batch_size).skip(done))
             totals: Dict[str, float] = {}
-            started = time.time()
+            epoch_started = time.time()
             progress = tqdm(total=num_steps, initial=done, leave=False,
                             desc=f"epoch {epoch}", unit="step", disable=None)
             for batch in dataset:
@@ -203,12 +209,17 @@ class Trainer:
                     break
             progress.close()
             finished_epoch = int(self.step_in_epoch) >= num_steps
-            self._end_epoch(epoch, totals, time.time() - started,
+            self._end_epoch(epoch, totals, time.time() - epoch_started,
                             valid_batches, writers, finished_epoch)
             if (config.patience and int(self.epochs_without_improvement) >=
                     config.patience):
                 logging.info("early stop: no better validation NLL in %d "
                              "epochs", config.patience)
+                break
+            if (config.max_train_minutes is not None and
+                    time.time() - started > 60 * config.max_train_minutes):
+                logging.info("stop: the %.1f-minute training budget is "
+                             "spent", config.max_train_minutes)
                 break
 
     def _end_epoch(self, epoch, totals, seconds, valid_batches, writers,

@@ -1,0 +1,134 @@
+"""Plugins from outside polyframe: a real package with a `polyframe.plugins`
+entry point, built and installed by pip, and a module imported by a gin file.
+Neither touches `polyframe/`."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from helpers import DURATION_RNN, SMOKE, run_main
+
+CELL_MODULE = '''
+"""An Elman RNN cell, shipped by a third-party package."""
+
+import tensorflow as tf
+
+from polyframe.cell import RecurrentCell
+from polyframe.registries import CELLS
+
+
+@CELLS.register("elman")
+class ElmanCell(RecurrentCell):
+    """h_t = tanh(x_t W + h_{t-1} U + b)."""
+
+    def __init__(self, input_size, num_units=16, name=None):
+        super().__init__(input_size, num_units, name=name)
+        self.kernel = tf.Variable(
+            tf.random.normal([input_size, num_units], stddev=0.1))
+        self.recurrent_kernel = tf.Variable(
+            tf.random.normal([num_units, num_units], stddev=0.1))
+        self.bias = tf.Variable(tf.zeros([num_units]))
+
+    @property
+    def state_sizes(self):
+        return (self.num_units,)
+
+    def project_inputs(self, inputs):
+        return tf.tensordot(inputs, self.kernel, axes=1) + self.bias
+
+    def step(self, projected_input, state):
+        h = tf.tanh(projected_input + tf.matmul(state[0],
+                                                self.recurrent_kernel))
+        return h, (h,)
+'''
+
+
+@pytest.fixture(scope="module")
+def installed_plugin(tmp_path_factory):
+    """Builds and installs a plugin package into its own site directory."""
+    root = tmp_path_factory.mktemp("plugin")
+    package = root / "src" / "polyframe_elman"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "cell.py").write_text(CELL_MODULE)
+    (root / "src" / "pyproject.toml").write_text(textwrap.dedent("""\
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+        """))
+    (root / "src" / "setup.cfg").write_text(textwrap.dedent("""\
+        [metadata]
+        name = polyframe-elman
+        version = 0.1
+
+        [options]
+        packages = polyframe_elman
+
+        [options.entry_points]
+        polyframe.plugins =
+            elman = polyframe_elman.cell
+        """))
+    site = root / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+         "--no-build-isolation", "--target", str(site), str(root / "src")],
+        check=True, capture_output=True, text=True)
+    return {"PYTHONPATH": str(site)}
+
+
+def test_installed_plugin_is_listed(installed_plugin):
+    process = run_main(["--list_plugins"], env=installed_plugin)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert "@cells.elman" in process.stdout
+    assert "polyframe_elman.cell.ElmanCell" in process.stdout
+    assert "polyframe-elman: elman = polyframe_elman.cell" in process.stdout
+    for registry in ("sources", "encoders", "cells", "heads", "samplers"):
+        assert f"\n{registry}: " in "\n" + process.stdout
+
+
+def test_plugin_cell_trains_when_selected_from_gin(installed_plugin,
+                                                   tmp_path):
+    experiment = tmp_path / "elman.gin"
+    experiment.write_text(textwrap.dedent(f"""\
+        include '{DURATION_RNN}'
+        include '{SMOKE}'
+        EventRNN.cell = @cells.elman
+        cells.elman.num_units = 12
+        """))
+    model_dir = tmp_path / "run"
+    process = run_main([f"--gin_file={experiment}", "--mode=train",
+                        f"--model_dir={model_dir}"], env=installed_plugin)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert list((model_dir / "best").glob("*.index"))
+    assert "cells.elman.num_units = 12" in (
+        model_dir / "operative_config.gin").read_text()
+
+
+def test_without_the_package_the_name_is_unknown(tmp_path):
+    process = run_main([f"--gin_file={DURATION_RNN}",
+                        "--gin_param=EventRNN.cell = @cells.elman",
+                        f"--model_dir={tmp_path / 'run'}"])
+    assert process.returncode == 2
+    assert "unknown cells component 'elman'" in process.stderr
+
+
+def test_gin_file_can_import_a_plugin_module(tmp_path):
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "my_cells.py").write_text(CELL_MODULE.replace(
+        '"elman"', '"my_elman"'))
+    experiment = tmp_path / "imported.gin"
+    experiment.write_text(textwrap.dedent(f"""\
+        import my_cells
+        include '{DURATION_RNN}'
+        include '{SMOKE}'
+        EventRNN.cell = @cells.my_elman
+        """))
+    model_dir = tmp_path / "run"
+    process = run_main([f"--gin_file={experiment}", "--mode=train",
+                        f"--model_dir={model_dir}"],
+                       env={"PYTHONPATH": str(modules)})
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert list((model_dir / "best").glob("*.index"))
