@@ -70,7 +70,7 @@ def chorale_windows(encoder_seed: int = 0):
     encoder = registries.ENCODERS.get("duration")()
     encoded = encode_corpus(encoder, source.load())
     windows = pipeline.training_windows(
-        encoded["train"], 40, encoder.note_starts,
+        encoded["train"].pieces, 40, encoder.note_starts,
         np.random.default_rng(encoder_seed))
     return encoder, windows
 

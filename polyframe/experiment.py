@@ -24,6 +24,9 @@ from absl import logging
 
 from polyframe import fileio
 from polyframe.data import pipeline
+from note_seq.protobuf import music_pb2
+
+from polyframe.data.augmentation import Augmentation
 from polyframe.data.corpus import SPLITS, Corpus, UnusableSequenceError
 from polyframe.encoding import EventEncoder
 from polyframe.errors import UserFacingError
@@ -47,6 +50,7 @@ class Experiment:
             `num_voices` (e.g. `@EventRNN` with its cell and head bound).
         train: A `TrainConfig`.
         sample: A `SampleConfig`.
+        augmentation: How the training split is augmented.
         distribution: The `tf.distribute` strategy: see
             `polyframe.distribution.make_strategy`.
     """
@@ -56,6 +60,8 @@ class Experiment:
     model: Optional[Callable[..., Any]] = None
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     sample: SampleConfig = dataclasses.field(default_factory=SampleConfig)
+    augmentation: Augmentation = dataclasses.field(
+        default_factory=Augmentation)
     distribution: str = "auto"
 
     def check(self) -> None:
@@ -67,29 +73,44 @@ class Experiment:
                     "(see gin_configs/duration_rnn.gin).")
 
 
+@dataclasses.dataclass
+class EncodedSplit:
+    """The pieces of one split that the encoder could represent.
+
+    Attributes:
+        sequences: The NoteSequences kept.
+        pieces: Their encodings, in the same order.
+    """
+
+    sequences: List[music_pb2.NoteSequence]
+    pieces: List[np.ndarray]
+
+
 def encode_corpus(encoder: EventEncoder,
-                  corpus: Corpus) -> Dict[str, List[np.ndarray]]:
+                  corpus: Corpus) -> Dict[str, EncodedSplit]:
     """Fits the encoder on train and encodes every split, skipping (and
     logging) pieces the encoder cannot represent."""
     encoder.fit(corpus.train)
     encoded = {}
     for split in SPLITS:
-        pieces, skipped = [], 0
+        kept = EncodedSplit([], [])
         for sequence in corpus.split(split):
             try:
-                pieces.append(encoder.encode(sequence))
+                kept.pieces.append(encoder.encode(sequence))
+                kept.sequences.append(sequence)
             except UnusableSequenceError as error:
-                skipped += 1
                 logging.info("skipped %s (%s): %s", sequence.id, split, error)
+        skipped = len(corpus.split(split)) - len(kept.pieces)
         if skipped:
             logging.info("%s: %d pieces the encoder cannot represent were "
                          "skipped", split, skipped)
-        encoded[split] = pieces
-    counts = {s: len(p) for s, p in encoded.items()}
-    events = {s: int(sum(len(x) for x in p)) for s, p in encoded.items()}
+        encoded[split] = kept
+    counts = {s: len(e.pieces) for s, e in encoded.items()}
+    events = {s: int(sum(len(x) for x in e.pieces))
+              for s, e in encoded.items()}
     logging.info("encoded pieces %s, events %s; %s", counts, events,
                  encoder.describe())
-    if not encoded["train"] or not encoded["valid"]:
+    if not counts["train"] or not counts["valid"]:
         raise UserFacingError(
             f"the data has {counts['train']} training and {counts['valid']} "
             "validation pieces after encoding; both need at least one. Use a "
@@ -111,10 +132,11 @@ def prepare_model_dir(model_dir: str) -> None:
             f"{error.strerror or error}. Choose another --model_dir.") from None
 
 
-def save_primers(model_dir: str, pieces: List[np.ndarray], ids: List[str],
+def save_primers(model_dir: str, split: EncodedSplit,
                  length: int = 64) -> None:
     """Keeps the openings of validation pieces so sampling needs no data."""
-    chosen = list(zip(ids, pieces))[:PRIMER_POOL]
+    chosen = list(zip([s.id for s in split.sequences],
+                      split.pieces))[:PRIMER_POOL]
     fileio.write_json(os.path.join(model_dir, PRIMERS_FILE), {
         "piece_ids": [piece_id for piece_id, _ in chosen],
         "events": [piece[:length].tolist() for _, piece in chosen]})

@@ -13,7 +13,7 @@ import tensorflow as tf
 from absl import logging
 
 from polyframe import audio, experiment as exp_lib, fileio, midi_output
-from polyframe.data import pipeline
+from polyframe.data import augmentation as augmentation_lib, pipeline
 from polyframe.distribution import make_strategy
 from polyframe.experiment import Experiment
 from polyframe.sampling import Generator
@@ -40,14 +40,18 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
     started = time.time()
     experiment.check()
     corpus = experiment.source.load()
+    augmentation = experiment.augmentation
+    if augmentation.normalize_key:
+        for split in ("train", "valid", "test"):
+            setattr(corpus, split, [augmentation_lib.key_normalized(s)
+                                    for s in corpus.split(split)])
     encoder = experiment.encoder
     encoded = exp_lib.encode_corpus(encoder, corpus)
     exp_lib.prepare_model_dir(model_dir)
     fileio.write_atomically(os.path.join(model_dir, "config.gin"),
                             config_text.encode("utf-8"))
     exp_lib.save_encoder(model_dir, encoder)
-    exp_lib.save_primers(model_dir, encoded["valid"],
-                         [s.id for s in corpus.valid])
+    exp_lib.save_primers(model_dir, encoded["valid"])
 
     config = experiment.train
     trainer = Trainer(
@@ -63,13 +67,18 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
             write_operative_config().encode("utf-8"))
     trainer.restore_latest()
 
+    transposed = augmentation_lib.TransposedPieces(
+        encoded["train"].sequences, encoded["train"].pieces, encoder,
+        augmentation.transpose_semitones)
+
     def make_windows(rng):
-        return pipeline.training_windows(encoded["train"],
-                                         config.window_length,
+        pieces = (transposed.draw(rng) if augmentation.transpose_semitones
+                  else encoded["train"].pieces)
+        return pipeline.training_windows(pieces, config.window_length,
                                          encoder.note_starts, rng)
 
     def batches(split):
-        return lambda: pipeline.whole_pieces(encoded[split],
+        return lambda: pipeline.whole_pieces(encoded[split].pieces,
                                              config.eval_batch_size,
                                              encoder.note_starts)
 
@@ -80,7 +89,7 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
                "num_parameters": trainer.model.num_parameters(),
                "train_seconds": exp_lib.elapsed_since(started)}
     for split in ("valid", "test"):
-        if not encoded[split]:
+        if not encoded[split].pieces:
             logging.warning("no %s pieces: no %s metrics", split, split)
             continue
         for key, value in trainer.evaluate(batches(split)()).items():

@@ -64,6 +64,7 @@ def configure(gin_files, gin_params):
     """Loads plugins, exposes components to gin, parses the config, and
     returns the configured `Experiment` factory."""
     from polyframe import gin_utils, plugin_loading
+    from polyframe.data.augmentation import Augmentation
     from polyframe.experiment import Experiment
     from polyframe.model import EventRNN
     from polyframe.sampling import SampleConfig
@@ -74,7 +75,8 @@ def configure(gin_files, gin_params):
     configurable = {name: gin_utils.expose(component, name)
                     for name, component in (
                         ("Experiment", Experiment), ("TrainConfig", TrainConfig),
-                        ("SampleConfig", SampleConfig), ("EventRNN", EventRNN))}
+                        ("SampleConfig", SampleConfig), ("EventRNN", EventRNN),
+                        ("Augmentation", Augmentation))}
     gin_utils.parse_config(gin_files, gin_params)
     return configurable["Experiment"]
 

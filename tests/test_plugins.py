@@ -102,7 +102,7 @@ def test_plugin_cell_trains_when_selected_from_gin(installed_plugin,
                         f"--model_dir={model_dir}"], env=installed_plugin)
     assert process.returncode == 0, process.stderr[-3000:]
     assert list((model_dir / "best").glob("*.index"))
-    assert "cells.elman.num_units = 12" in (
+    assert "elman.num_units = 12" in (
         model_dir / "operative_config.gin").read_text()
 
 

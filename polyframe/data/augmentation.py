@@ -1,0 +1,112 @@
+"""Transposition: more training music from the same pieces.
+
+Every epoch each training piece is played in a key drawn at random within
+`transpose_semitones` of its own (the original duration RNN used +-5). A
+shift that would push any note out of the encoder's pitch range is not used
+for that piece (it keeps its own key that epoch), so augmentation never
+deletes or folds notes. Validation and test pieces are never transposed, so
+their NLL stays comparable across configs.
+
+`normalize_key` instead (or as well) moves every piece of every split to C
+major / A minor before anything else, using the piece's first key signature;
+pieces without one are left as they are.
+"""
+
+import dataclasses
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+from absl import logging
+from note_seq import sequences_lib
+from note_seq.protobuf import music_pb2
+
+from polyframe.data.corpus import UnusableSequenceError
+from polyframe.encoding import EventEncoder
+
+MINOR = music_pb2.NoteSequence.KeySignature.MINOR
+
+
+@dataclasses.dataclass
+class Augmentation:
+    """How the training split is augmented.
+
+    Attributes:
+        transpose_semitones: Each epoch, each training piece is shifted by a
+            whole number of semitones drawn uniformly from
+            [-transpose_semitones, transpose_semitones]; 0 turns it off.
+        normalize_key: Move every piece to C major / A minor first.
+    """
+
+    transpose_semitones: int = 0
+    normalize_key: bool = False
+
+    def __post_init__(self):
+        if self.transpose_semitones < 0:
+            raise ValueError("transpose_semitones must be >= 0, got "
+                             f"{self.transpose_semitones}")
+
+
+def transpose(sequence: music_pb2.NoteSequence,
+              semitones: int) -> music_pb2.NoteSequence:
+    """Returns `sequence` shifted by `semitones`, key signatures included.
+
+    No note is dropped here; the encoder rejects pitches it cannot hold.
+    """
+    shifted, _ = sequences_lib.transpose_note_sequence(
+        sequence, semitones, min_allowed_pitch=-1000, max_allowed_pitch=1000)
+    return shifted
+
+
+def key_normalized(sequence: music_pb2.NoteSequence) -> music_pb2.NoteSequence:
+    """Returns `sequence` moved to C major or A minor by the nearest shift."""
+    if not sequence.key_signatures:
+        return sequence
+    first = min(sequence.key_signatures, key=lambda k: k.time)
+    target = 9 if first.mode == MINOR else 0
+    shift = (target - first.key) % 12
+    return transpose(sequence, shift - 12 if shift > 6 else shift)
+
+
+class TransposedPieces:
+    """Encodes training pieces in random keys, one draw per epoch.
+
+    Encodings are cached per (piece, shift), so each is computed once.
+
+    Args:
+        sequences: The training pieces.
+        encoded: Their encodings in their own key (the fallback).
+        encoder: The fitted encoder.
+        max_semitones: The largest shift up or down.
+    """
+
+    def __init__(self, sequences: Sequence[music_pb2.NoteSequence],
+                 encoded: Sequence[np.ndarray], encoder: EventEncoder,
+                 max_semitones: int):
+        self._sequences = list(sequences)
+        self._encoder = encoder
+        self._max = int(max_semitones)
+        self._cache: Dict[Tuple[int, int], np.ndarray] = {
+            (index, 0): piece for index, piece in enumerate(encoded)}
+        self._out_of_range = 0
+
+    def draw(self, rng: np.random.Generator) -> List[np.ndarray]:
+        """Returns every training piece, each in a randomly drawn key."""
+        shifts = rng.integers(-self._max, self._max + 1,
+                              size=len(self._sequences))
+        return [self._encoded(index, int(shift))
+                for index, shift in enumerate(shifts)]
+
+    def _encoded(self, index: int, shift: int) -> np.ndarray:
+        key = (index, shift)
+        if key not in self._cache:
+            try:
+                self._cache[key] = self._encoder.encode(
+                    transpose(self._sequences[index], shift))
+            except UnusableSequenceError:
+                self._out_of_range += 1
+                if self._out_of_range == 1:
+                    logging.info("a transposition that leaves the encoder's "
+                                 "pitch range is replaced by the piece's own "
+                                 "key")
+                self._cache[key] = self._cache[(index, 0)]
+        return self._cache[key]
