@@ -53,8 +53,8 @@ def list_plugins() -> str:
         for name, component in registry.items():
             doc = (component.__doc__ or "").strip().splitlines()
             summary = f" - {doc[0]}" if doc else ""
-            lines.append(f"  @{registry.name}.{name:<24} "
-                         f"{registry.origin(name)}{summary}")
+            label = f"@{registry.name}.{name}"
+            lines.append(f"  {label:<34} {registry.origin(name)}{summary}")
     lines.append(f"entry points loaded ({plugin_loading.ENTRY_POINT_GROUP}):")
     lines.extend(f"  {entry}" for entry in loaded)
     return "\n".join(lines)
