@@ -84,7 +84,7 @@ class Trainer:
         self.config = config
         self.model_dir = model_dir
         self.strategy = strategy
-        tf.random.set_seed(config.seed)
+        tf.keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             self.model = build_model()
             self.optimizer = tf.keras.optimizers.Adam(
