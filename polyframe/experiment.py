@@ -118,18 +118,27 @@ def encode_corpus(encoder: EventEncoder,
     return encoded
 
 
-def prepare_model_dir(model_dir: str) -> None:
-    """Creates `model_dir` and checks that it can be written."""
+def prepare_output_dir(path: str, flag: str = "--model_dir") -> None:
+    """Creates the directory `path` and checks that it can be written.
+
+    Args:
+        path: The directory.
+        flag: The command-line flag that names it, for the error message.
+
+    Raises:
+        UserFacingError: if it cannot be created or written.
+    """
+    what = "model directory" if flag == "--model_dir" else "output directory"
     try:
-        os.makedirs(model_dir, exist_ok=True)
-        probe = os.path.join(model_dir, ".write_test")
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".write_test")
         with open(probe, "w") as handle:
             handle.write("ok")
         os.remove(probe)
     except OSError as error:
         raise UserFacingError(
-            f"cannot write the model directory {model_dir!r}: "
-            f"{error.strerror or error}. Choose another --model_dir.") from None
+            f"cannot write the {what} {path!r}: {error.strerror or error}. "
+            f"Choose another {flag}.") from None
 
 
 def save_primers(model_dir: str, split: EncodedSplit,

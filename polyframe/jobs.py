@@ -47,7 +47,7 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
                                     for s in corpus.split(split)])
     encoder = experiment.encoder
     encoded = exp_lib.encode_corpus(encoder, corpus)
-    exp_lib.prepare_model_dir(model_dir)
+    exp_lib.prepare_output_dir(model_dir)
     fileio.write_atomically(os.path.join(model_dir, "config.gin"),
                             config_text.encode("utf-8"))
     exp_lib.save_encoder(model_dir, encoder)
@@ -121,7 +121,7 @@ def sample(experiment: Experiment, model_dir: str,
     primers, piece_ids = exp_lib.load_primers(
         model_dir, settings.num_samples, settings.primer_events)
     output_dir = output_dir or os.path.join(model_dir, SAMPLES_DIR)
-    exp_lib.prepare_model_dir(output_dir)
+    exp_lib.prepare_output_dir(output_dir, "--output_dir")
     encoder = experiment.encoder
     if model is None:
         exp_lib.load_encoder_state(model_dir, encoder)

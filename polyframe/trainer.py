@@ -179,7 +179,8 @@ class Trainer:
         writers = {name: tf.summary.create_file_writer(
             f"{self.model_dir}/tensorboard/{name}") for name in ("train",
                                                                  "valid")}
-        while int(self.epoch) < config.max_epochs and not self._out_of_steps():
+        while (int(self.epoch) < config.max_epochs and
+               not self._out_of_steps() and not self._out_of_patience()):
             epoch = int(self.epoch)
             windows = make_windows(np.random.default_rng([config.seed, epoch]))
             num_steps = len(windows["mask"]) // config.batch_size
@@ -211,8 +212,7 @@ class Trainer:
             finished_epoch = int(self.step_in_epoch) >= num_steps
             self._end_epoch(epoch, totals, time.time() - epoch_started,
                             valid_batches, writers, finished_epoch)
-            if (config.patience and int(self.epochs_without_improvement) >=
-                    config.patience):
+            if self._out_of_patience():
                 logging.info("early stop: no better validation NLL in %d "
                              "epochs", config.patience)
                 break
@@ -251,6 +251,11 @@ class Trainer:
             seconds, train.get("nll_per_event", math.nan), score,
             valid["nll_per_note"], valid["bits_per_note"],
             "  *best*" if improved else "")
+
+    def _out_of_patience(self) -> bool:
+        return bool(self.config.patience and
+                    int(self.epochs_without_improvement) >=
+                    self.config.patience)
 
     def _out_of_steps(self) -> bool:
         return (self.config.max_steps is not None and
