@@ -52,6 +52,14 @@ class EventEncoder(abc.ABC):
     def fields(self) -> Sequence[Field]:
         """The fields of every voice, in the order the model predicts them."""
 
+    @property
+    def voice_names(self) -> Sequence[str]:
+        """Names of the voices, for MIDI tracks (soprano first by default)."""
+        named = ("Soprano", "Alto", "Tenor", "Bass")
+        if self.num_voices <= len(named):
+            return named[:self.num_voices]
+        return tuple(f"Voice {i + 1}" for i in range(self.num_voices))
+
     def fit(self, sequences: Iterable[music_pb2.NoteSequence]) -> None:
         """Learns vocabularies from the training split. Default: nothing."""
         del sequences

@@ -141,7 +141,8 @@ def sample(experiment: Experiment, model_dir: str,
             piece, qpm=settings.qpm)[settings.primer_events])
         stem = os.path.join(output_dir, f"sample_{index:03d}")
         midi_output.write_midi(sequence, stem + ".mid",
-                               primer_end_time=primer_end)
+                               primer_end_time=primer_end,
+                               voice_names=encoder.voice_names)
         renderer = audio.render_wav(stem + ".mid", stem + ".wav",
                                     renderer=settings.renderer)
         logging.info("wrote %s.mid and .wav (renderer %s; primer: first %d "

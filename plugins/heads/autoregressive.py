@@ -30,22 +30,26 @@ class AutoregressiveHead(Head):
                  dropout: float = 0.0, name="autoregressive_head"):
         super().__init__(fields, num_voices, state_size, input_size, name=name)
         self.dropout = dropout
-        self.target_embedding = VoiceEmbedding(
-            self.fields, num_voices, [embedding_size] * len(self.fields))
         self.voice_width = embedding_size * len(self.fields)
         context = state_size + input_size
         self.from_context = PerVoiceDense(context, hidden_size, num_voices,
                                           shared_input=True)
-        self.from_earlier_voices = PerVoiceDense(
-            self.voice_width * (num_voices - 1), hidden_size, num_voices)
+        # A single voice has no earlier voices to listen to.
+        self.target_embedding, self.from_earlier_voices = None, None
+        if num_voices > 1:
+            self.target_embedding = VoiceEmbedding(
+                self.fields, num_voices, [embedding_size] * len(self.fields))
+            self.from_earlier_voices = PerVoiceDense(
+                self.voice_width * (num_voices - 1), hidden_size, num_voices)
         self.outputs = [PerVoiceDense(hidden_size, f.vocab_size, num_voices)
                         for f in self.fields]
 
     def logits(self, states, inputs, targets, training=False):
-        context = tf.concat([states, inputs], axis=-1)
-        earlier = self._earlier_voices(self.target_embedding.per_voice(targets))
-        hidden = tf.tanh(self.from_context(context) +
-                         self.from_earlier_voices(earlier))
+        hidden = self.from_context(tf.concat([states, inputs], axis=-1))
+        if self.from_earlier_voices is not None:
+            hidden += self.from_earlier_voices(self._earlier_voices(
+                self.target_embedding.per_voice(targets)))
+        hidden = tf.tanh(hidden)
         if training and self.dropout > 0:
             hidden = tf.nn.dropout(hidden, self.dropout)
         return [output(hidden) for output in self.outputs]
@@ -67,8 +71,10 @@ class AutoregressiveHead(Head):
         earlier = tf.zeros([batch, width])
         voices = []
         for voice in range(self.num_voices):
-            hidden = tf.tanh(self.from_context(context, voice) +
-                             self.from_earlier_voices(earlier, voice))
+            hidden = self.from_context(context, voice)
+            if self.from_earlier_voices is not None:
+                hidden += self.from_earlier_voices(earlier, voice)
+            hidden = tf.tanh(hidden)
             tokens = tf.stack(
                 [sample_fn(output(hidden, voice), voice, index)
                  for index, output in enumerate(self.outputs)], axis=-1)
