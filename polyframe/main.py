@@ -107,7 +107,13 @@ def run(argv) -> None:
     if FLAGS.num_samples is not None:
         params.append(f"SampleConfig.num_samples = {FLAGS.num_samples}")
     make_experiment = configure(gin_files, params)
-    experiment = make_experiment()
+    try:
+        experiment = make_experiment()
+    except (ValueError, TypeError) as error:
+        # Raised while gin builds the configured objects: a bad value, a
+        # missing macro such as DATA_PATH, a wrong argument type.
+        message = " ".join(line.strip() for line in str(error).splitlines())
+        raise UserFacingError(f"invalid configuration: {message}") from None
     if FLAGS.mode in ("train", "train_and_sample"):
         jobs.train(experiment, FLAGS.model_dir, gin.config_str(),
                    write_operative_config=gin.operative_config_str)

@@ -78,3 +78,11 @@ def test_sample_mode_without_checkpoint(model_dir):
     assert process.returncode == 2
     assert "no trained model" in error_line(process)
     assert list(model_dir.iterdir()) == []
+
+
+def test_invalid_value_in_config(model_dir):
+    process = run_main([f"--gin_file={DURATION_RNN}",
+                        "--gin_param=Augmentation.transpose_semitones = -2",
+                        f"--model_dir={model_dir}"])
+    assert_failed_cleanly(process, model_dir, "invalid configuration",
+                          "transpose_semitones must be >= 0")
