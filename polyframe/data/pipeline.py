@@ -31,16 +31,26 @@ def _pad(rows: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([rows, padding], axis=0)
 
 
-def _example(rows: np.ndarray, num_targets: int, note_starts: NoteStarts,
-             length: int) -> Batch:
-    """`rows` has `num_targets + 1` real rows; pads everything to `length`."""
-    notes = note_starts(rows[1:num_targets + 1]).sum(axis=-1)
+def _example(rows: np.ndarray, notes: np.ndarray, length: int) -> Batch:
+    """`rows` has `len(notes) + 1` real rows (input first); pads to `length`.
+
+    Args:
+        rows: The input row followed by the target events.
+        notes: Notes starting in each target event, counted on the whole
+            piece (so a note held across a window boundary is not new).
+        length: Targets per example after padding.
+    """
+    num_targets = len(notes)
     mask = np.zeros(length, np.float32)
     mask[:num_targets] = 1.0
     return {"events": _pad(rows, length + 1),
             "mask": mask,
             "notes": np.pad(notes.astype(np.float32),
                             (0, length - num_targets))}
+
+
+def _notes_per_event(piece: np.ndarray, note_starts: NoteStarts) -> np.ndarray:
+    return note_starts(piece).sum(axis=-1)
 
 
 def training_windows(pieces: Sequence[np.ndarray], window_length: int,
@@ -57,14 +67,15 @@ def training_windows(pieces: Sequence[np.ndarray], window_length: int,
     examples = []
     for piece in pieces:
         rows = with_start(piece)
+        notes = _notes_per_event(piece, note_starts)
         num_targets = len(rows) - 1
         offset = int(rng.integers(window_length))
         boundaries = [0] + list(range(offset or window_length, num_targets,
                                       window_length)) + [num_targets]
         for begin, end in zip(boundaries[:-1], boundaries[1:]):
             if end > begin:
-                examples.append(_example(rows[begin:end + 1], end - begin,
-                                         note_starts, window_length))
+                examples.append(_example(rows[begin:end + 1],
+                                         notes[begin:end], window_length))
     order = rng.permutation(len(examples))
     return {key: np.stack([examples[i][key] for i in order])
             for key in examples[0]}
@@ -80,8 +91,8 @@ def whole_pieces(pieces: Sequence[np.ndarray], batch_size: int,
     for begin in range(0, len(by_length), batch_size):
         group = by_length[begin:begin + batch_size]
         length = max(len(p) for p in group)
-        examples = [_example(with_start(p), len(p), note_starts, length)
-                    for p in group]
+        examples = [_example(with_start(p), _notes_per_event(p, note_starts),
+                             length) for p in group]
         yield {key: np.stack([e[key] for e in examples]) for key in examples[0]}
 
 
