@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from polyframe import metrics as metrics_lib
 from polyframe.data import pipeline
+from polyframe.errors import UserFacingError
 
 BEST_DIR = "best"
 LATEST_DIR = "checkpoints"
@@ -185,9 +186,11 @@ class Trainer:
             windows = make_windows(np.random.default_rng([config.seed, epoch]))
             num_steps = len(windows["mask"]) // config.batch_size
             if num_steps == 0:
-                raise ValueError(
-                    f"only {len(windows['mask'])} training windows, fewer "
-                    f"than one batch of {config.batch_size}")
+                raise UserFacingError(
+                    f"the training split makes only {len(windows['mask'])} "
+                    f"windows, fewer than one batch of {config.batch_size}; "
+                    "use more music, or lower TrainConfig.batch_size or "
+                    "TrainConfig.window_length.")
             done = int(self.step_in_epoch)
             dataset = self.strategy.experimental_distribute_dataset(
                 pipeline.to_dataset(windows, config.batch_size).skip(done))

@@ -1,29 +1,27 @@
 """The Bach chorales that ship with music21, as 4-voice NoteSequences.
 
-The first `load` parses every `.mxl` file of the corpus folder, keeps the
-soprano, alto, tenor and bass (see `polyframe.data.voices`) and caches the
-cleaned pieces under `<cache_dir>/corpora/bach-v1/`. Later loads read only the
-cache. Pieces are split into train/valid/test at load time by a hash of their
-id (the file name without extension, e.g. "bwv66.6"), so changing the split
+The first `load` parses every `.mxl` file of the corpus folder in parallel
+worker processes (see `polyframe.data.ingest`), keeps the soprano, alto,
+tenor and bass (see `polyframe.data.voices`) and caches the cleaned pieces
+under `<cache_dir>/corpora/bach-v1/`. Later loads read only the cache.
+Pieces are split into train/valid/test at load time by a hash of their id
+(the file name without extension, e.g. "bwv66.6"), so changing the split
 fractions never requires parsing again.
 """
 
 import collections
 import glob
-import importlib.metadata
 import importlib.util
 import os
-import sys
 from typing import Dict, List, Optional, Tuple
 
 from absl import logging
 from note_seq import musicxml_reader
 from note_seq.protobuf import music_pb2
-from tqdm import tqdm
 
-from polyframe.data import cache
-from polyframe.data.corpus import (SPLITS, Corpus, SplitFractions,
-                                   UnusableSequenceError, split_of)
+from polyframe.data import cache, ingest
+from polyframe.data.corpus import SPLITS, Corpus, SplitFractions, split_of
+from polyframe.data.voice_rules import VoicedPiece
 from polyframe.data.voices import select_voices
 from polyframe.errors import UserFacingError
 from polyframe.registries import SOURCES
@@ -42,6 +40,8 @@ class BachChorales:
         valid_fraction: Fraction of pieces in the validation split.
         test_fraction: Fraction of pieces in the test split.
         corpus_dir: Folder of `.mxl` chorales. None: music21's bundled corpus.
+        num_workers: Processes that parse chorales when the cache is built;
+            None: one per CPU core (see `ingest.resolve_num_workers`).
 
     Raises:
         UserFacingError: if the fractions leave nothing for training.
@@ -51,8 +51,10 @@ class BachChorales:
                  cache_dir: Optional[str] = None,
                  valid_fraction: float = 0.1,
                  test_fraction: float = 0.1,
-                 corpus_dir: Optional[str] = None):
+                 corpus_dir: Optional[str] = None,
+                 num_workers: Optional[int] = None):
         self.fractions = SplitFractions(valid_fraction, test_fraction)
+        self.num_workers = num_workers
         self.cache_dir = cache.resolve_cache_dir(cache_dir)
         self.corpus_dir = os.path.abspath(
             os.path.expanduser(corpus_dir or _music21_corpus_dir()))
@@ -89,8 +91,8 @@ class BachChorales:
         # none of them needs the corpus itself, so cached loads never touch it.
         return {
             "corpus_dir": self.corpus_dir,
-            "music21": _version_of("music21"),
-            "note_seq": _version_of("note-seq"),
+            "music21": ingest.package_versions("music21")["music21"],
+            "note_seq": ingest.package_versions("note-seq")["note-seq"],
         }
 
     def _parse_corpus(
@@ -112,27 +114,19 @@ class BachChorales:
                      len(paths), self.corpus_dir)
         sequences, skipped = [], []
         notes_dropped = collections.Counter()
-        progress = tqdm(paths, desc="Parsing Bach chorales", unit="piece",
-                        disable=not sys.stderr.isatty(), leave=False)
-        for path in progress:
-            piece_id = os.path.basename(path)[:-len(".mxl")]
-            try:
-                score = musicxml_reader.musicxml_file_to_sequence_proto(path)
-            except Exception as e:  # pylint: disable=broad-except
-                # The parser fails on malformed files with many error types;
-                # any of them only means that this one piece is unusable.
-                skipped.append((piece_id, f"cannot be parsed: {e}"))
+        names = [os.path.basename(path) for path in paths]
+        for result in ingest.parse_files(
+                _parse_chorale, self.corpus_dir, names, self.num_workers,
+                COLLECTION_NAME, "Parsing Bach chorales"):
+            piece_id = result.path[:-len(".mxl")]
+            if result.record is None:
+                skipped.append((piece_id, result.message))
                 continue
-            try:
-                voices, dropped = select_voices(score)
-            except UnusableSequenceError as e:
-                skipped.append((piece_id, str(e)))
-                continue
+            voices = music_pb2.NoteSequence.FromString(result.record)
             voices.id = piece_id
             voices.filename = piece_id
-            voices.collection_name = COLLECTION_NAME
             sequences.append(voices)
-            notes_dropped.update(dropped)
+            notes_dropped.update(result.notes_dropped)
         return sequences, skipped, dict(notes_dropped)
 
     def _split(self, sequences: List[music_pb2.NoteSequence],
@@ -164,8 +158,13 @@ def _music21_corpus_dir() -> str:
     return os.path.join(spec.submodule_search_locations[0], "corpus", "bach")
 
 
-def _version_of(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+def _parse_chorale(path: str, data: bytes) -> VoicedPiece:
+    """Parses one chorale and keeps its soprano, alto, tenor and bass.
+
+    Runs in parsing workers (see `polyframe.data.ingest`), which skip the
+    chorale, with the reason, if the reader or `select_voices` rejects it.
+    """
+    del data  # The reader opens the file by name (it decides how to unzip).
+    score = musicxml_reader.musicxml_file_to_sequence_proto(path)
+    voices, dropped = select_voices(score)
+    return VoicedPiece(voices, dropped, {})

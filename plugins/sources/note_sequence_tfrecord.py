@@ -1,17 +1,18 @@
 """NoteSequences from TFRecord files, Magenta's corpus format.
 
-`path` is one file or a glob of shards ("data/train-*.tfrecord"). Each piece
-goes through `polyframe.data.voices.select_voices`: parts named Soprano, Alto,
-Tenor and Bass are picked by name, and sequences without part names whose
-notes are already voice-separated (instruments, or parts, numbered
-0..num_voices-1) are taken as they are. Pieces are split by a hash of
-`sequence.id`, else `sequence.filename`, else "<shard file name>:<record
-index>"; whichever is used becomes the piece's id.
+`path` is one file, a glob of shards ("data/train-*.tfrecord"), or a list of
+files and globs. Each piece goes through
+`polyframe.data.voices.select_voices`: parts named Soprano, Alto, Tenor and
+Bass are picked by name, and sequences without part names whose notes are
+already voice-separated (instruments, or parts, numbered 0..num_voices-1)
+are taken as they are. Pieces are split by a hash of `sequence.id`, else
+`sequence.filename`, else "<shard file name>:<record index>"; whichever is
+used becomes the piece's id.
 """
 
 import collections
 import os
-from typing import List
+from typing import List, Sequence, Union
 
 from absl import logging
 import tensorflow as tf
@@ -29,7 +30,8 @@ class NoteSequenceTFRecord:
     """Pieces read from NoteSequence TFRecords, voices in instruments.
 
     Args:
-        path: A TFRecord file, or a glob matching several.
+        path: A TFRecord file, a glob matching several, or a list of files
+            and globs.
         valid_fraction: Fraction of pieces in the validation split.
         test_fraction: Fraction of pieces in the test split.
         num_voices: Voices per piece; pieces that do not have them are skipped.
@@ -39,7 +41,7 @@ class NoteSequenceTFRecord:
     """
 
     def __init__(self,
-                 path: str,
+                 path: Union[str, Sequence[str]],
                  valid_fraction: float = 0.1,
                  test_fraction: float = 0.1,
                  num_voices: int = 4):
@@ -82,20 +84,30 @@ class NoteSequenceTFRecord:
                       notes_dropped=dict(notes_dropped))
 
     def _files(self) -> List[str]:
-        """Returns the files `path` names, sorted so ids are reproducible."""
-        if not self.path:
+        """Returns the files `path` names, sorted so ids are reproducible.
+
+        Raises:
+            UserFacingError: if `path` is empty, or a file or glob in it
+                matches nothing.
+        """
+        patterns = [self.path] if isinstance(self.path, str) else list(
+            self.path or [])
+        if not any(patterns):
             raise UserFacingError(
                 "note_sequence_tfrecord needs a path: a TFRecord file of "
-                "NoteSequences or a glob of shards.")
-        try:
-            files = sorted(tf.io.gfile.glob(self.path))
-        except tf.errors.OpError as e:
-            raise UserFacingError(
-                f"cannot list NoteSequence TFRecords at {self.path}: "
-                f"{e.message}") from None
-        files = [f for f in files if not tf.io.gfile.isdir(f)]
-        if not files:
-            raise UserFacingError(
-                f"no NoteSequence TFRecord matches {self.path}; check the "
-                "path (a file, or a glob such as 'data/*.tfrecord').")
-        return files
+                "NoteSequences, a glob of shards, or a list of them.")
+        files = set()
+        for pattern in patterns:
+            try:
+                matches = tf.io.gfile.glob(pattern)
+            except tf.errors.OpError as e:
+                raise UserFacingError(
+                    f"cannot list NoteSequence TFRecords at {pattern}: "
+                    f"{e.message}") from None
+            matches = [f for f in matches if not tf.io.gfile.isdir(f)]
+            if not matches:
+                raise UserFacingError(
+                    f"no NoteSequence TFRecord matches {pattern}; check the "
+                    "path (a file, or a glob such as 'data/*.tfrecord').")
+            files.update(matches)
+        return sorted(files)

@@ -1,8 +1,11 @@
-"""NoteSequence TFRecords, and the on-disk cache of cleaned corpora.
+"""NoteSequence TFRecords, and the on-disk caches of cleaned corpora.
 
 A TFRecord of serialized `NoteSequence` protos is Magenta's corpus format;
-sources read it and the cache stores cleaned pieces in it. A cache directory
-holds two files:
+sources read it and the caches store cleaned pieces in it. There are two
+layouts.
+
+A single-file cache (`read`, `write`; small corpora such as the Bach
+chorales) is a directory holding two files:
 
 * `sequences.tfrecord`: the cleaned pieces.
 * `manifest.json`: the format version, the key the cache was built for (what
@@ -14,6 +17,17 @@ into place with `os.replace`, the manifest last, after the old manifest was
 removed. So a run killed at any point leaves either no manifest or one that
 does not match the records, and `read` trusts a cache only if its manifest
 exists, has this format version and key, and matches the records.
+
+A sharded cache (`ShardedCacheWriter`, `read_sharded`; corpora of any size)
+is a directory of `shard-00000-of-00012.tfrecord` files of at most
+`shard_size` records each, written as records arrive, plus any files that
+belong with them (e.g. a report) and `manifest.json`, which lists every
+shard and file with its SHA-256. The whole directory is built under a
+temporary name beside its final place, the manifest last, and only then
+renamed into place (the old one first moved aside). A killed run leaves a
+temporary directory that no reader looks at (writers remove it once it is an
+hour old), or no directory at all; `read_sharded` trusts a directory only if
+its manifest has this format version and key and every listed file matches.
 """
 
 import contextlib
@@ -23,15 +37,16 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
+import uuid
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from absl import logging
 from google.protobuf import message
 from note_seq.protobuf import music_pb2
 import platformdirs
-import tensorflow as tf
 
 from polyframe.errors import UserFacingError
 
@@ -41,6 +56,9 @@ RECORDS_NAME = "sequences.tfrecord"
 MANIFEST_NAME = "manifest.json"
 _TEMP_SUFFIX = ".tmp"
 _STALE_TEMP_SECONDS = 3600
+SHARDED_FORMAT_VERSION = 1
+SHARD_NAME = "shard-{index:05d}-of-{count:05d}.tfrecord"
+_OLD_SUFFIX = ".old"
 
 
 @dataclasses.dataclass
@@ -57,6 +75,34 @@ class CachedCorpus:
     sequences: List[music_pb2.NoteSequence]
     skipped: List[Tuple[str, str]]
     notes_dropped: Dict[str, int]
+    manifest: Dict[str, Any]
+
+
+def _tensorflow():
+    """Returns TensorFlow, imported on first use.
+
+    Parsing workers import this module through the sources; TensorFlow would
+    add seconds and hundreds of megabytes to each of them, and they never
+    touch a TFRecord.
+    """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf
+
+
+@dataclasses.dataclass
+class ShardedCache:
+    """What a valid sharded cache holds.
+
+    Attributes:
+        directory: Where it was read from.
+        sequences: Every record of every shard, in the order written.
+        files: The contents of the other files the manifest lists, by name.
+        manifest: The whole manifest.
+    """
+
+    directory: str
+    sequences: List[music_pb2.NoteSequence]
+    files: Dict[str, bytes]
     manifest: Dict[str, Any]
 
 
@@ -82,7 +128,7 @@ def write_note_sequences(path: str,
                          sequences: Iterable[music_pb2.NoteSequence]) -> int:
     """Writes `sequences` to a TFRecord at `path`; returns how many."""
     count = 0
-    with tf.io.TFRecordWriter(path) as writer:
+    with _tensorflow().io.TFRecordWriter(path) as writer:
         for sequence in sequences:
             writer.write(sequence.SerializeToString())
             count += 1
@@ -96,6 +142,7 @@ def read_note_sequences(path: str) -> Iterator[music_pb2.NoteSequence]:
         UserFacingError: if the file is missing or is not a TFRecord of
             NoteSequences.
     """
+    tf = _tensorflow()
     records = iter(tf.data.TFRecordDataset(path))
     number = 0
     while True:
@@ -263,3 +310,262 @@ def _sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class ShardedCacheWriter:
+    """Builds a sharded cache beside `directory` and then puts it in place.
+
+    Use it as a context manager: `add` records as they arrive (shards are
+    written as they fill), `add_file` what belongs with them, and `commit`.
+    Leaving the block without committing (an error, Ctrl-C) removes the
+    partial cache; see the module docstring for a killed process.
+
+    Args:
+        directory: Where the finished cache goes; its parent is created.
+        shard_size: Most records per shard.
+    """
+
+    def __init__(self, directory: str, shard_size: int = 1000):
+        if shard_size < 1:
+            raise ValueError(f"shard_size must be positive, not {shard_size}")
+        self.directory = os.path.abspath(directory)
+        self._shard_size = shard_size
+        parent, name = os.path.split(self.directory)
+        os.makedirs(parent, exist_ok=True)
+        _remove_stale_builds(self.directory)
+        self._temp = tempfile.mkdtemp(dir=parent, prefix=f".{name}.",
+                                      suffix=_TEMP_SUFFIX)
+        self._writer = None
+        self._shard_sizes: List[int] = []
+        self._files: Dict[str, bytes] = {}
+
+    def __enter__(self) -> "ShardedCacheWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._close_shard()
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
+
+    def add(self, record: bytes) -> None:
+        """Appends one serialized record, starting a new shard when full."""
+        if self._writer is None or self._shard_sizes[-1] >= self._shard_size:
+            self._close_shard()
+            self._writer = _tensorflow().io.TFRecordWriter(
+                self._unfinished_shard(len(self._shard_sizes)))
+            self._shard_sizes.append(0)
+        self._writer.write(record)
+        self._shard_sizes[-1] += 1
+
+    def add_file(self, name: str, data: bytes) -> None:
+        """Adds a file that the manifest vouches for, e.g. a report."""
+        if name == MANIFEST_NAME or name.startswith("shard-"):
+            raise ValueError(f"{name!r} is a reserved name in a cache")
+        self._files[name] = data
+
+    def commit(self, key: Dict[str, Any]) -> ShardedCache:
+        """Writes the manifest, checks the cache by reading it, and moves it
+        into place (replacing an older one).
+
+        Args:
+            key: JSON-serialisable description of everything the cache
+                depends on; `read_sharded` must be given an equal key.
+
+        Returns:
+            The cache as read back.
+        """
+        self._close_shard()
+        count = len(self._shard_sizes)
+        shards = []
+        for index, size in enumerate(self._shard_sizes):
+            name = SHARD_NAME.format(index=index, count=count)
+            path = os.path.join(self._temp, name)
+            os.replace(self._unfinished_shard(index), path)
+            _fsync(path)
+            shards.append({"name": name, "num_records": size,
+                           "sha256": _sha256(path)})
+        for name, data in self._files.items():
+            _write_synced(os.path.join(self._temp, name), data)
+        manifest = {
+            "format_version": SHARDED_FORMAT_VERSION,
+            "key": key,
+            "shards": shards,
+            "num_records": sum(self._shard_sizes),
+            "files": {name: hashlib.sha256(data).hexdigest()
+                      for name, data in self._files.items()},
+            "created": datetime.datetime.now(
+                datetime.timezone.utc).isoformat(),
+        }
+        _write_synced(os.path.join(self._temp, MANIFEST_NAME),
+                      (json.dumps(manifest, indent=1, sort_keys=True) +
+                       "\n").encode("utf-8"))
+        _fsync_directory(self._temp)
+        cached = read_sharded(self._temp, key)
+        if cached is None:
+            raise RuntimeError(f"the cache just built in {self._temp} does "
+                               "not read back; see the log above")
+        self._publish()
+        cached.directory = self.directory
+        return cached
+
+    def _unfinished_shard(self, index: int) -> str:
+        return os.path.join(self._temp, f"shard-{index:05d}.unfinished")
+
+    def _close_shard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _publish(self) -> None:
+        """Swaps the finished build in for the old cache."""
+        parent, name = os.path.split(self.directory)
+        old = os.path.join(parent, f".{name}.{uuid.uuid4().hex}{_OLD_SUFFIX}")
+        try:
+            os.rename(self.directory, old)
+        except FileNotFoundError:
+            old = None
+        try:
+            os.rename(self._temp, self.directory)
+        except OSError as error:
+            # Another run put its cache in place between the two renames.
+            logging.info("Not replacing the cache in %s that another run "
+                         "just wrote (%s).", self.directory, error)
+        else:
+            self._temp = None
+            _fsync_directory(parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def read_sharded(directory: str,
+                 key: Dict[str, Any]) -> Optional[ShardedCache]:
+    """Returns the sharded cache in `directory` if it is valid for `key`.
+
+    Why a cache is not used is logged, so a rebuild is never a mystery.
+
+    Returns:
+        The cache, or None if there is none, it was built for another key,
+        or any listed file is missing or does not match the manifest.
+    """
+    try:
+        with open(os.path.join(directory, MANIFEST_NAME),
+                  encoding="utf-8") as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        logging.info("No complete cache in %s.", directory)
+        return None
+    except (OSError, ValueError) as e:
+        logging.info("Ignoring cache in %s: unreadable manifest (%s).",
+                     directory, e)
+        return None
+    problem = _sharded_manifest_problem(manifest, key)
+    if problem:
+        logging.info("Ignoring cache in %s: %s.", directory, problem)
+        return None
+    files = {}
+    for name, digest in manifest["files"].items():
+        data = _read_bytes(os.path.join(directory, name))
+        if data is None or hashlib.sha256(data).hexdigest() != digest:
+            logging.info("Ignoring cache in %s: %s is missing or does not "
+                         "match the manifest.", directory, name)
+            return None
+        files[name] = data
+    sequences = []
+    for shard in manifest["shards"]:
+        path = os.path.join(directory, shard["name"])
+        if not os.path.exists(path) or _sha256(path) != shard["sha256"]:
+            logging.info("Ignoring cache in %s: %s is missing or does not "
+                         "match the manifest.", directory, shard["name"])
+            return None
+        records = list(read_note_sequences(path))
+        if len(records) != shard["num_records"]:
+            logging.info("Ignoring cache in %s: %s has %d records, the "
+                         "manifest says %d.", directory, shard["name"],
+                         len(records), shard["num_records"])
+            return None
+        sequences.extend(records)
+    return ShardedCache(directory=directory, sequences=sequences,
+                        files=files, manifest=manifest)
+
+
+def _sharded_manifest_problem(manifest: Any,
+                              key: Dict[str, Any]) -> Optional[str]:
+    """Returns why a sharded manifest cannot be trusted, or None."""
+    if not isinstance(manifest, dict):
+        return "manifest is not a JSON object"
+    if manifest.get("format_version") != SHARDED_FORMAT_VERSION:
+        return (f"format version {manifest.get('format_version')}, this "
+                f"version of polyframe reads {SHARDED_FORMAT_VERSION}")
+    for field in ("key", "shards", "files"):
+        if field not in manifest:
+            return f"manifest lacks {field!r}"
+    expected = _as_json(key)
+    if manifest["key"] != expected:
+        return ("it was built for other inputs or settings "
+                f"({describe_change(manifest['key'], expected)})")
+    return None
+
+
+def describe_change(old: Any, new: Any) -> str:
+    """Says briefly how key `new` differs from key `old`.
+
+    Dict fields are compared entry by entry, so a changed input file is
+    named rather than the two whole keys printed.
+    """
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return f"{old!r} is now {new!r}"
+    changes = []
+    for field in sorted(set(old) | set(new), key=str):
+        before, after = old.get(field), new.get(field)
+        if before == after:
+            continue
+        if isinstance(before, dict) and isinstance(after, dict):
+            kinds = (("changed", [k for k in after
+                                  if k in before and before[k] != after[k]]),
+                     ("added", [k for k in after if k not in before]),
+                     ("removed", [k for k in before if k not in after]))
+            summary = ", ".join(f"{len(names)} {kind} (e.g. {names[0]})"
+                                for kind, names in kinds if names)
+            changes.append(f"{field}: {summary}")
+        else:
+            changes.append(f"{field} was {before!r}, is {after!r}")
+    return "; ".join(changes)
+
+
+def _remove_stale_builds(directory: str) -> None:
+    """Removes unfinished or replaced builds of `directory` that a killed
+    run left behind long ago."""
+    parent, name = os.path.split(directory)
+    cutoff = time.time() - _STALE_TEMP_SECONDS
+    for pattern in (f".{name}.*{_TEMP_SUFFIX}", f".{name}.*{_OLD_SUFFIX}"):
+        for path in glob.glob(os.path.join(glob.escape(parent), pattern)):
+            try:
+                if os.path.getmtime(path) < cutoff:
+                    shutil.rmtree(path)
+            except OSError:
+                pass  # Another run removed or replaced it meanwhile.
+
+
+def _read_bytes(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _write_synced(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_directory(path: str) -> None:
+    """Makes renames inside `path` durable."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

@@ -1,0 +1,202 @@
+"""What every folder-of-files source shares: options, caching, splitting.
+
+A subclass names its format and extensions and supplies a parse function
+(see `polyframe.data.ingest`); this base finds the files (recursively,
+extensions in any case, hidden files and folders left out), ingests them in
+parallel into a cache under `<cache_dir>/corpora/`, splits the pieces and
+logs what was kept and what was not (each skipped file with its reason is in
+the cache's `report.json`, whose path is logged).
+
+Splits. A piece's id is its path relative to the folder, e.g.
+"bach/bwv66.6.mid". When every kept file lies under a top-level folder named
+train, valid (or validation) or test, the corpus ships its own split and
+those folders are the split. Otherwise pieces are split by a hash of their
+id (`polyframe.data.corpus.split_of`), so a piece stays in its split when
+files are added or removed.
+"""
+
+import abc
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from absl import logging
+from note_seq.protobuf import music_pb2
+
+from polyframe.data import cache, ingest
+from polyframe.data.corpus import SPLITS, Corpus, SplitFractions, split_of
+from polyframe.data.voice_rules import VoiceRule
+from polyframe.errors import UserFacingError
+
+FOLDER_SPLITS = {"train": "train", "valid": "valid", "validation": "valid",
+                 "test": "test"}
+# Skipped files named one by one in the log; the report has them all.
+LOGGED_SKIPS = 20
+
+
+class DirectorySource(abc.ABC):
+    """Pieces from every file of one format under a folder (recursively).
+
+    Args:
+        path: The folder.
+        voices: How instruments or parts become voices: "auto", "satb",
+            "top_n" or "split" (see `polyframe.data.voice_rules`).
+        num_voices: Voices per piece.
+        voice_names: Names of the voices, highest first, matched against
+            part names; None: soprano, alto, tenor, bass for 4 voices.
+        min_pitch: Lowest MIDI pitch kept; lower notes are dropped. Keep it
+            equal to the encoder's.
+        max_pitch: Highest MIDI pitch kept.
+        valid_fraction: Fraction of pieces in the validation split.
+        test_fraction: Fraction of pieces in the test split.
+        num_workers: Processes that parse files; None: one per CPU core,
+            fewer for small folders (see `ingest.resolve_num_workers`).
+        shard_size: Most pieces per cached TFRecord shard.
+        cache_dir: Where to cache parsed pieces. None: the environment
+            variable POLYFRAME_CACHE_DIR, else the user's cache folder.
+
+    Raises:
+        UserFacingError: if an option is invalid. A missing `path` is
+            reported by `load`, as every problem with the folder is.
+    """
+
+    name = ""  # The registered name, e.g. "midi_dir".
+    format_name = ""  # For messages, e.g. "MIDI".
+    extensions: Tuple[str, ...] = ()
+
+    def __init__(self,
+                 path: Optional[str] = None,
+                 voices: str = "auto",
+                 num_voices: int = 4,
+                 voice_names: Optional[Sequence[str]] = None,
+                 min_pitch: int = 21,
+                 max_pitch: int = 108,
+                 valid_fraction: float = 0.1,
+                 test_fraction: float = 0.1,
+                 num_workers: Optional[int] = None,
+                 shard_size: int = 1000,
+                 cache_dir: Optional[str] = None):
+        if num_workers is not None and num_workers < 1:
+            raise UserFacingError(
+                f"num_workers must be at least 1 (or None for one per CPU "
+                f"core), not {num_workers}.")
+        if shard_size < 1:
+            raise UserFacingError(
+                f"shard_size must be at least 1, not {shard_size}.")
+        self.path = path
+        self.rule = VoiceRule(voices, num_voices,
+                              tuple(voice_names) if voice_names else None,
+                              min_pitch, max_pitch)
+        self.fractions = SplitFractions(valid_fraction, test_fraction)
+        self.num_workers = num_workers
+        self.shard_size = shard_size
+        self.cache_dir = os.path.abspath(cache.resolve_cache_dir(cache_dir))
+
+    @abc.abstractmethod
+    def parser(self) -> ingest.ParseFunction:
+        """Returns the picklable function that parses one file."""
+
+    @abc.abstractmethod
+    def versions(self) -> Dict[str, str]:
+        """Returns the versions of the packages that parse the files."""
+
+    def settings(self) -> Dict[str, Any]:
+        """Returns what changes the parsed pieces, for the cache key."""
+        return {"voices": self.rule.settings(),
+                "extensions": list(self.extensions)}
+
+    @property
+    def root(self) -> str:
+        """The folder, absolute.
+
+        Raises:
+            UserFacingError: if no folder was given.
+        """
+        if not self.path:
+            raise UserFacingError(
+                f"{self.name} needs the folder of {self.format_name} files: "
+                f"set {self.name}.path, or give --gin_param=\"DATA_PATH="
+                f"'/my/folder'\" with gin_configs/sources/{self.name}.gin.")
+        return os.path.abspath(os.path.expanduser(str(self.path)))
+
+    @property
+    def cache_path(self) -> str:
+        """The folder holding this corpus's cache and `report.json`."""
+        return ingest.cache_path(self.cache_dir, self.name, self.root,
+                                 self.settings())
+
+    @property
+    def report_path(self) -> str:
+        """Where the report of the last ingestion is."""
+        return os.path.join(self.cache_path, ingest.REPORT_NAME)
+
+    def load(self) -> Corpus:
+        """Returns the pieces by split, parsing only files not cached.
+
+        Raises:
+            UserFacingError: if no folder was given, or it is missing, holds
+                no file of this format, or none of its files is usable.
+        """
+        root = self.root
+        paths = ingest.find_files(root, self.extensions)
+        if not paths:
+            raise UserFacingError(
+                f"{root} holds no {self.format_name} files (searched "
+                f"recursively for {', '.join(self.extensions)}); point "
+                f"{self.name}.path at a folder of {self.format_name} files.")
+        ingested = ingest.ingest(
+            self.parser(), self.name, root, paths, self.settings(),
+            self.versions(), self.cache_path, self.num_workers,
+            self.shard_size)
+        report = ingested.report
+        if not ingested.sequences:
+            raise UserFacingError(
+                f"{root} holds no usable music: all {len(paths)} "
+                f"{self.format_name} files were skipped "
+                f"({ingest.summarize(report['skipped_by_reason'])}); "
+                f"{ingested.report_path} names each file and its reason.")
+        by_split, how = self._split(ingested.sequences)
+        self._log(root, ingested, by_split, how)
+        return Corpus(**by_split, skipped=ingest.skipped_pairs(report),
+                      notes_dropped=dict(report["notes_dropped"]))
+
+    def _split(self, sequences: List[music_pb2.NoteSequence]
+               ) -> Tuple[Dict[str, List[music_pb2.NoteSequence]], str]:
+        """Returns the pieces by split, and how they were split."""
+        by_split = {name: [] for name in SPLITS}
+        folders = [piece.id.split("/")[0].lower() if "/" in piece.id else ""
+                   for piece in sequences]
+        if all(folder in FOLDER_SPLITS for folder in folders):
+            for piece, folder in zip(sequences, folders):
+                by_split[FOLDER_SPLITS[folder]].append(piece)
+            return by_split, "by its train/valid/test folders"
+        for piece in sequences:
+            by_split[split_of(piece.id, self.fractions)].append(piece)
+        return by_split, "by a hash of each path"
+
+    def _log(self, root: str, ingested: ingest.Ingested,
+             by_split: Dict[str, List[music_pb2.NoteSequence]],
+             how: str) -> None:
+        report = ingested.report
+        sizes = ", ".join(f"{name} {len(by_split[name])}" for name in SPLITS)
+        obtained = ("read from the cache" if ingested.from_cache else
+                    f"parsed with {ingested.num_workers} worker(s)")
+        logging.info(
+            "%s: kept %d of %d files in %s (%s in %.1f s); split %s: %s. "
+            "Skipped %d: %s. Notes dropped: %s; notes shortened: %s. "
+            "Report: %s", self.name, report["num_kept"], report["num_files"],
+            root, obtained, ingested.seconds, how, sizes,
+            report["num_skipped"],
+            ingest.summarize(report["skipped_by_reason"]),
+            ingest.summarize(report["notes_dropped"]),
+            ingest.summarize(report["notes_shortened"]),
+            ingested.report_path)
+        for path, message in ingest.skipped_pairs(report)[:LOGGED_SKIPS]:
+            logging.info("Skipped %s: %s", path, message)
+        if report["num_skipped"] > LOGGED_SKIPS:
+            logging.info("... and %d more skipped files, listed in %s.",
+                         report["num_skipped"] - LOGGED_SKIPS,
+                         ingested.report_path)
+        missing = [name for name in SPLITS if not by_split[name]]
+        if missing:
+            logging.warning("%s: the %s split(s) have no pieces.", self.name,
+                            " and ".join(missing))
