@@ -12,10 +12,12 @@ It is never a target and never sampled.
 
 import abc
 import dataclasses
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy as np
 from note_seq.protobuf import music_pb2
+
+from polyframe.data.corpus import UnusableSequenceError
 
 START_ID = 0
 
@@ -107,3 +109,23 @@ class EventEncoder(abc.ABC):
         """One line for logs: fields and vocabulary sizes."""
         fields = ", ".join(f"{f.name}={f.vocab_size}" for f in self.fields)
         return f"{type(self).__name__}: {self.num_voices} voices, {fields}"
+
+
+def check_note(note: music_pb2.NoteSequence.Note, min_pitch: int,
+               max_pitch: int, num_voices: Optional[int] = None) -> None:
+    """Raises UnusableSequenceError if an encoder cannot hold `note`.
+
+    Args:
+        note: The note.
+        min_pitch: Lowest pitch of the encoder's vocabulary.
+        max_pitch: Highest pitch of the encoder's vocabulary.
+        num_voices: If given, `note.instrument` must be a voice below it.
+    """
+    if num_voices is not None and not 0 <= note.instrument < num_voices:
+        raise UnusableSequenceError(
+            f"a note has voice (instrument) {note.instrument}, expected "
+            f"0..{num_voices - 1}")
+    if not min_pitch <= note.pitch <= max_pitch:
+        raise UnusableSequenceError(
+            f"pitch {note.pitch} is outside the encoder's range "
+            f"{min_pitch}..{max_pitch}")

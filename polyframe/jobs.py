@@ -8,7 +8,6 @@ import os
 import time
 from typing import Dict, List, Optional
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
 

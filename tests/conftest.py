@@ -1,9 +1,16 @@
-"""Suite-wide set-up: a private corpus cache, and the repository root."""
+"""Suite-wide set-up: a private corpus cache, the parsed Bach corpus, and
+the repository root."""
 
+import dataclasses
 import os
 import pathlib
+from typing import List
 
 import pytest
+from note_seq.protobuf import music_pb2
+
+from polyframe.data.corpus import Corpus
+from polyframe_plugins.sources.bach import BachChorales
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -22,3 +29,29 @@ def private_cache_dir(tmp_path_factory):
         os.environ.pop("POLYFRAME_CACHE_DIR", None)
     else:
         os.environ["POLYFRAME_CACHE_DIR"] = previous
+
+
+@dataclasses.dataclass
+class LoadedBach:
+    """The parsed corpus and where its cache lives."""
+
+    source: BachChorales
+    corpus: Corpus
+
+    @property
+    def pieces(self) -> List[music_pb2.NoteSequence]:
+        """Every kept piece, all splits."""
+        return self.corpus.train + self.corpus.valid + self.corpus.test
+
+    @property
+    def manifest_path(self) -> str:
+        return os.path.join(self.source.cache_path, "manifest.json")
+
+
+
+@pytest.fixture(scope="session")
+def bach(private_cache_dir) -> LoadedBach:
+    """The Bach chorales, parsed once per session into the private cache
+    (so command-line tests reuse it)."""
+    source = BachChorales(cache_dir=str(private_cache_dir))
+    return LoadedBach(source=source, corpus=source.load())

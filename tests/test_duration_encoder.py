@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from note_seq.protobuf import music_pb2
 
-from corpus_fixtures import bach  # pylint: disable=unused-import
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap
 from polyframe.errors import UserFacingError
@@ -242,3 +241,38 @@ def test_decode_accepts_any_ids(encoder, data):
         assert 0 <= note.instrument < 4
         assert 21 <= note.pitch <= 108
         assert 0 <= note.start_time < note.end_time <= times[-1] + 1e-9
+
+
+DURATIONS = [Fraction(1, 4), Fraction(1, 3), Fraction(1, 2), Fraction(2, 3),
+             Fraction(3, 4), Fraction(1), Fraction(5, 12), Fraction(3, 2),
+             Fraction(2), Fraction(3)]
+
+
+@st.composite
+def voiced_pieces(draw):
+    """1-4 monophonic voices of notes and gaps with tuplet-friendly lengths,
+    at a random tempo."""
+    notes = []
+    for voice in range(draw(st.integers(1, 4))):
+        position = draw(st.sampled_from([Fraction(0)] + DURATIONS[:3]))
+        for _ in range(draw(st.integers(1, 8))):
+            length = draw(st.sampled_from(DURATIONS))
+            notes.append((voice, draw(st.integers(21, 108)), position,
+                          position + length))
+            position += length + draw(st.sampled_from(
+                [Fraction(0)] * 3 + DURATIONS[:4]))
+    return notes, draw(st.sampled_from([60.0, 96.0, 120.0, 137.0]))
+
+
+@hypothesis.settings(max_examples=150, deadline=None)
+@hypothesis.given(voiced_pieces())
+def test_random_voiced_pieces_round_trip_exactly(example):
+    notes, qpm = example
+    sequence = _piece(notes, qpm=qpm)
+    fitted = DurationEncoder()
+    fitted.fit([sequence])
+    events = fitted.encode(sequence)
+    decoded = fitted.decode(events, qpm=qpm)
+    _assert_same_notes(sequence, decoded)
+    assert fitted.note_starts(events).sum() == len(notes)
+    assert fitted.num_unseen_durations == 0

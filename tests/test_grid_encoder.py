@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from note_seq.protobuf import music_pb2
 
-from corpus_fixtures import bach  # pylint: disable=unused-import
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap
 from polyframe.registries import ENCODERS

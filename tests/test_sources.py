@@ -8,7 +8,6 @@ import shutil
 import pytest
 from note_seq.protobuf import music_pb2
 
-from corpus_fixtures import bach  # pylint: disable=unused-import
 from polyframe.data import cache
 from polyframe.data.corpus import (SPLITS, SplitFractions,
                                    UnusableSequenceError, split_of)

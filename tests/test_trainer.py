@@ -2,10 +2,8 @@
 best checkpoint kept apart, early stopping, and exact resumption."""
 
 import functools
-import json
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from polyframe import plugin_loading, registries

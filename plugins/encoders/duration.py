@@ -51,7 +51,7 @@ from note_seq.protobuf import music_pb2
 
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap, quarters_to_seconds
-from polyframe.encoding import EventEncoder, Field
+from polyframe.encoding import EventEncoder, Field, check_note
 from polyframe.errors import UserFacingError
 from polyframe.registries import ENCODERS
 
@@ -287,14 +287,7 @@ class DurationEncoder(EventEncoder):
         tempo_map = TempoMap(sequence)
         notes = [[] for _ in range(self.num_voices)]
         for note in sequence.notes:
-            if not 0 <= note.instrument < self.num_voices:
-                raise UnusableSequenceError(
-                    f"a note has voice (instrument) {note.instrument}, "
-                    f"expected 0..{self.num_voices - 1}")
-            if not self.min_pitch <= note.pitch <= self.max_pitch:
-                raise UnusableSequenceError(
-                    f"pitch {note.pitch} is outside the encoder's range "
-                    f"{self.min_pitch}..{self.max_pitch}")
+            check_note(note, self.min_pitch, self.max_pitch, self.num_voices)
             start = tempo_map.to_quarters(note.start_time)
             end = tempo_map.to_quarters(note.end_time)
             if start < 0 or end <= start:

@@ -35,7 +35,7 @@ from note_seq.protobuf import music_pb2
 
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap, quarters_to_seconds
-from polyframe.encoding import EventEncoder, Field
+from polyframe.encoding import EventEncoder, Field, check_note
 from polyframe.registries import ENCODERS
 
 END_ID = 1
@@ -186,10 +186,7 @@ class EventStreamEncoder(EventEncoder):
         for note in sequence.notes:
             if note.is_drum:
                 continue
-            if not self.min_pitch <= note.pitch <= self.max_pitch:
-                raise UnusableSequenceError(
-                    f"pitch {note.pitch} is outside the encoder's range "
-                    f"{self.min_pitch}..{self.max_pitch}")
+            check_note(note, self.min_pitch, self.max_pitch)
             start = tempo_map.to_quarters(note.start_time)
             end = tempo_map.to_quarters(note.end_time)
             first, last = self._to_step(start), self._to_step(end)

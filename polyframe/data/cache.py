@@ -170,22 +170,28 @@ def _corrupt(path: str, number: int, detail: str) -> UserFacingError:
         f"is corrupt ({first_line}); re-create or remove the file.")
 
 
+def _load_manifest(directory: str) -> Optional[Dict[str, Any]]:
+    """Returns the parsed manifest of `directory`, or None (and logs why)."""
+    try:
+        with open(os.path.join(directory, MANIFEST_NAME),
+                  encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        logging.info("No complete cache in %s.", directory)
+    except (OSError, ValueError) as e:
+        logging.info("Ignoring cache in %s: unreadable manifest (%s).",
+                     directory, e)
+    return None
+
+
 def read(directory: str, key: Dict[str, Any]) -> Optional[CachedCorpus]:
     """Returns the cache in `directory` if it is valid for `key`, else None.
 
     Why a cache is not used is logged, so a rebuild is never a mystery.
     """
-    manifest_path = os.path.join(directory, MANIFEST_NAME)
     records_path = os.path.join(directory, RECORDS_NAME)
-    try:
-        with open(manifest_path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except FileNotFoundError:
-        logging.info("No complete cache in %s.", directory)
-        return None
-    except (OSError, ValueError) as e:
-        logging.info("Ignoring cache in %s: unreadable manifest (%s).",
-                     directory, e)
+    manifest = _load_manifest(directory)
+    if manifest is None:
         return None
     problem = _manifest_problem(manifest, key, records_path)
     if problem:
@@ -448,16 +454,8 @@ def read_sharded(directory: str,
         The cache, or None if there is none, it was built for another key,
         or any listed file is missing or does not match the manifest.
     """
-    try:
-        with open(os.path.join(directory, MANIFEST_NAME),
-                  encoding="utf-8") as f:
-            manifest = json.load(f)
-    except FileNotFoundError:
-        logging.info("No complete cache in %s.", directory)
-        return None
-    except (OSError, ValueError) as e:
-        logging.info("Ignoring cache in %s: unreadable manifest (%s).",
-                     directory, e)
+    manifest = _load_manifest(directory)
+    if manifest is None:
         return None
     problem = _sharded_manifest_problem(manifest, key)
     if problem:

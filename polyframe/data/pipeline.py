@@ -8,7 +8,7 @@ evaluation runs over whole pieces so the NLL is the model's real likelihood
 of each piece.
 """
 
-from typing import Callable, Dict, Iterator, List, Sequence
+from typing import Callable, Dict, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
