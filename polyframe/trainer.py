@@ -250,10 +250,10 @@ class Trainer:
             writers[name].flush()
         logging.info(
             "epoch %d (step %d, %.1fs): train %.4f nats/event | valid %.4f "
-            "nats/event, %.4f nats/note, %.4f bits/note%s", epoch, step,
-            seconds, train.get("nll_per_event", math.nan), score,
-            valid["nll_per_note"], valid["bits_per_note"],
-            "  *best*" if improved else "")
+            "nats/event, %.4f nats/token, %.4f nats/note, %.4f bits/note%s",
+            epoch, step, seconds, train.get("nll_per_event", math.nan), score,
+            valid["nll_per_token"], valid["nll_per_note"],
+            valid["bits_per_note"], "  *best*" if improved else "")
 
     def _out_of_patience(self) -> bool:
         return bool(self.config.patience and
