@@ -193,7 +193,11 @@ def load_primers(model_dir: str, num_samples: int,
                  primer_events: int) -> (np.ndarray, List[str]):
     """Returns `[num_samples, 1 + primer_events, V, F]` primers (START row
     first) cut from the saved validation openings, and their piece ids."""
-    saved = fileio.read_json(os.path.join(model_dir, PRIMERS_FILE))
+    path = os.path.join(model_dir, PRIMERS_FILE)
+    if not os.path.exists(path):
+        raise UserFacingError(f"{path!r} is missing; {model_dir!r} is not a "
+                              "complete polyframe model directory.")
+    saved = fileio.read_json(path)
     usable = [(pid, np.asarray(e, np.int32))
               for pid, e in zip(saved["piece_ids"], saved["events"])
               if len(e) >= primer_events]
