@@ -2,19 +2,16 @@
 
 A head predicts every field of every voice of the next event. In training it
 sees the true next event (`targets`) so that it can condition voice i on the
-voices before it (teacher forcing); in sampling it draws the voices one by
-one through `sample_fn` and conditions on what it drew.
+voices before it (teacher forcing); in generation it is asked for one voice
+at a time, given the voices already drawn.
 """
 
 import abc
-from typing import Callable, List, Sequence
+from typing import List, Sequence
 
 import tensorflow as tf
 
 from polyframe.encoding import Field
-
-# sample_fn(logits [batch, vocab], voice, field) -> ids [batch] int32
-SampleFn = Callable[[tf.Tensor, int, int], tf.Tensor]
 
 
 class Head(tf.Module, abc.ABC):
@@ -49,12 +46,15 @@ class Head(tf.Module, abc.ABC):
         """
 
     @abc.abstractmethod
-    def sample(self, state: tf.Tensor, inputs: tf.Tensor,
-               sample_fn: SampleFn) -> tf.Tensor:
-        """Draws one event `[batch, num_voices, fields]` int32 for one step.
+    def voice_logits(self, state: tf.Tensor, inputs: tf.Tensor,
+                     drawn: tf.Tensor, voice: int) -> List[tf.Tensor]:
+        """Returns one `[batch, vocab]` tensor per field for one voice.
 
         Args:
             state: Recurrent output `[batch, state_size]`.
             inputs: Embedded input of this step `[batch, input_size]`.
-            sample_fn: Draws ids from logits; see `SampleFn`.
+            drawn: `[batch, num_voices, fields]` ids; the voices before
+                `voice` hold what was drawn for this event, the rest is
+                undefined and must not be read.
+            voice: Which voice, a Python int.
         """

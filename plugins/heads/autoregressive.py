@@ -64,25 +64,11 @@ class AutoregressiveHead(Head):
                    for i in range(self.num_voices)]
         return earlier[..., None, :] * tf.constant(visible)
 
-    def sample(self, state, inputs, sample_fn):
-        context = tf.concat([state, inputs], axis=-1)
-        batch = tf.shape(state)[0]
-        width = self.voice_width * (self.num_voices - 1)
-        earlier = tf.zeros([batch, width])
-        voices = []
-        for voice in range(self.num_voices):
-            hidden = self.from_context(context, voice)
-            if self.from_earlier_voices is not None:
-                hidden += self.from_earlier_voices(earlier, voice)
-            hidden = tf.tanh(hidden)
-            tokens = tf.stack(
-                [sample_fn(output(hidden, voice), voice, index)
-                 for index, output in enumerate(self.outputs)], axis=-1)
-            voices.append(tokens)
-            if voice < self.num_voices - 1:
-                embedded = self.target_embedding.one_voice(tokens, voice)
-                start = voice * self.voice_width
-                earlier = tf.concat(
-                    [earlier[:, :start], embedded,
-                     earlier[:, start + self.voice_width:]], axis=-1)
-        return tf.stack(voices, axis=1)
+    def voice_logits(self, state, inputs, drawn, voice):
+        hidden = self.from_context(tf.concat([state, inputs], axis=-1), voice)
+        if self.from_earlier_voices is not None:
+            earlier = self._earlier_voices(
+                self.target_embedding.per_voice(drawn))[..., voice, :]
+            hidden += self.from_earlier_voices(earlier, voice)
+        hidden = tf.tanh(hidden)
+        return [output(hidden, voice) for output in self.outputs]

@@ -38,10 +38,8 @@ class IndependentHead(Head):
             hidden = tf.nn.dropout(hidden, self.dropout)
         return [output(hidden) for output in self.outputs]
 
-    def sample(self, state, inputs, sample_fn):
-        hidden = tf.tanh(self.hidden(tf.concat([state, inputs], axis=-1)))
-        logits = [output(hidden) for output in self.outputs]
-        return tf.stack(
-            [tf.stack([sample_fn(field_logits[:, voice], voice, index)
-                       for index, field_logits in enumerate(logits)], -1)
-             for voice in range(self.num_voices)], axis=1)
+    def voice_logits(self, state, inputs, drawn, voice):
+        del drawn  # Nothing of the predicted event is seen.
+        hidden = tf.tanh(self.hidden(tf.concat([state, inputs], axis=-1),
+                                     voice))
+        return [output(hidden, voice) for output in self.outputs]

@@ -1,0 +1,1 @@
+"""Constraints: rules applied to logits between the model and the sampler."""

@@ -1,0 +1,1 @@
+"""Model families: each module registers one `SequenceModel` in `MODELS`."""

@@ -1,0 +1,98 @@
+"""The event RNN: embeddings, a stack of recurrent cells, and a head.
+
+The input of step t is event t and its target is event t + 1 (event 0 of a
+piece is the START row). Which cell and which head are used is the user's
+choice, passed in as factories, so the same assembly trains every
+combination.
+"""
+
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+from polyframe.cell import RecurrentCell
+from polyframe.encoding import Field
+from polyframe.head import Head
+from polyframe.layers import VoiceEmbedding
+from polyframe.registries import MODELS
+from polyframe.sequence_model import SequenceModel
+
+States = List[Tuple[tf.Tensor, ...]]
+
+
+@MODELS.register("event_rnn")
+class EventRNN(SequenceModel):
+    """Embeds each voice's tokens, runs stacked cells, predicts with a head.
+
+    Args:
+        fields: The encoder's fields.
+        num_voices: Voices per event.
+        cell: Factory `cell(input_size=..., name=...)` of a `RecurrentCell`,
+            e.g. the registered `lstm` class with `num_units` bound by gin.
+        head: Factory of a `Head`, called with fields, voices and widths.
+        num_layers: How many cells are stacked.
+        embedding_sizes: Embedding width by field name; fields not named get
+            `default_embedding_size`.
+        default_embedding_size: See above.
+        dropout: Dropout rate between layers and before the head, in training.
+    """
+
+    def __init__(self, fields: Sequence[Field], num_voices: int,
+                 cell: Callable[..., RecurrentCell],
+                 head: Callable[..., Head], num_layers: int = 1,
+                 embedding_sizes: Optional[Mapping[str, int]] = None,
+                 default_embedding_size: int = 32, dropout: float = 0.0,
+                 name: str = "event_rnn"):
+        super().__init__(fields, num_voices, name=name)
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
+        sizes = dict(embedding_sizes or {})
+        self.embedding = VoiceEmbedding(
+            self.fields, self.num_voices,
+            [sizes.get(f.name, default_embedding_size) for f in self.fields])
+        self.cells = []
+        width = self.embedding.output_size
+        for layer in range(num_layers):
+            self.cells.append(cell(input_size=width, name=f"layer_{layer}"))
+            width = self.cells[-1].num_units
+        self.head = head(fields=self.fields, num_voices=self.num_voices,
+                         state_size=width,
+                         input_size=self.embedding.output_size)
+
+    def _run_cells(self, inputs: tf.Tensor, training: bool = False):
+        """Runs the cell stack over embedded inputs `[batch, time, width]`."""
+        outputs, final_states = inputs, []
+        for cell in self.cells:
+            outputs, final = cell.run(outputs)
+            final_states.append(tuple(final))
+            if training and self.dropout > 0:
+                outputs = tf.nn.dropout(outputs, self.dropout)
+        return outputs, final_states
+
+    def logits(self, batch, training=False):
+        events = batch["events"]
+        inputs = self.embedding(events[:, :-1])
+        outputs, _ = self._run_cells(inputs, training)
+        return self.head.logits(outputs, inputs, events[:, 1:], training)
+
+    def start(self, events, context, max_new_events):
+        del context, max_new_events
+        inputs = self.embedding(events)
+        outputs, states = self._run_cells(inputs)
+        return outputs[:, -1], inputs[:, -1], states
+
+    def voice_logits(self, state, drawn, voice):
+        output, inputs, _ = state
+        return self.head.voice_logits(output, inputs, drawn, voice)
+
+    def advance(self, state, event, context):
+        del context
+        inputs = self.embedding(event)
+        outputs, new_states = inputs, []
+        for cell, cell_state in zip(self.cells, state[2]):
+            outputs, cell_state = cell(outputs, cell_state)
+            new_states.append(tuple(cell_state))
+        return outputs, inputs, new_states
