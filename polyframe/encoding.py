@@ -7,17 +7,24 @@ token). Models predict events field by field and voice by voice, so anything
 that fits this shape can be trained by the same model and trainer.
 
 Token id 0 of every field is `START`: the model's input before the first event.
-It is never a target and never sampled.
+It is never a target and never sampled. Encoders with an END marker give
+every field one more id, the last: the row of END tokens follows a piece's
+last event (the pipeline appends it), so models learn where pieces end and
+generation can stop there.
 """
 
 import abc
 import dataclasses
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import (TYPE_CHECKING, Any, Dict, Iterable, Optional,
+                    Sequence)
 
 import numpy as np
 from note_seq.protobuf import music_pb2
 
 from polyframe.data.corpus import UnusableSequenceError
+
+if TYPE_CHECKING:
+    from polyframe.clock import EventClock
 
 START_ID = 0
 
@@ -49,10 +56,55 @@ class EventEncoder(abc.ABC):
     def num_voices(self) -> int:
         """Number of voices per event."""
 
+    end_marker: bool = False
+
     @property
     @abc.abstractmethod
+    def token_fields(self) -> Sequence[Field]:
+        """The fields without the END id, in the order models predict them."""
+
+    @property
     def fields(self) -> Sequence[Field]:
-        """The fields of every voice, in the order the model predicts them."""
+        """The fields of every voice as models see them: END included."""
+        if not self.end_marker:
+            return tuple(self.token_fields)
+        return tuple(Field(f.name, f.vocab_size + 1) for f in self.token_fields)
+
+    @property
+    def end_ids(self) -> Optional[Sequence[int]]:
+        """END's id in every field, or None if the encoder has no END."""
+        if not self.end_marker:
+            return None
+        return tuple(f.vocab_size for f in self.token_fields)
+
+    def end_row(self) -> Optional[np.ndarray]:
+        """The END event `[num_voices, fields]` that closes a piece, or None."""
+        ids = self.end_ids
+        if ids is None:
+            return None
+        return np.tile(np.asarray(ids, np.int32), (self.num_voices, 1))
+
+    def clock(self) -> Optional["EventClock"]:
+        """The event clock in TF ops (see `polyframe.clock`), or None if the
+        encoder's events have no per-voice timing to force notes against."""
+        return None
+
+    def continuation_tokens(self) -> Optional[np.ndarray]:
+        """Tokens `[fields]` of a voice whose note goes on through an event
+        (e.g. HOLD), or None if every event restates each voice."""
+        return None
+
+    def pitch_id(self, pitch: int) -> Optional[int]:
+        """The id of MIDI `pitch` in the first field, or None if there is no
+        such token (range constraints use it)."""
+        del pitch
+        return None
+
+    def rest_tokens(self, quarters) -> Optional[np.ndarray]:
+        """Tokens `[fields]` of a rest of `quarters` starting at an event, or
+        None if the encoder cannot hold that rest exactly."""
+        del quarters
+        return None
 
     @property
     def voice_names(self) -> Sequence[str]:

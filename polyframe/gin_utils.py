@@ -12,8 +12,9 @@ import tokenize
 from typing import Iterable, Sequence
 
 import gin
+from absl import logging
 
-from polyframe import registries
+from polyframe import fileio, registries
 from polyframe.errors import UserFacingError
 from polyframe.registry import Registry, closest_across
 
@@ -73,6 +74,36 @@ def parse_config(gin_files: Sequence[str], gin_params: Sequence[str]) -> None:
             f"{_first_lines(error)}") from None
     except ValueError as error:
         raise UserFacingError(_explain_value_error(error)) from None
+
+
+# Names that earlier polyframe versions wrote into a run's config.gin.
+_RENAMED = (
+    (re.compile(r"@EventRNN\b"), "@models.event_rnn"),
+    (re.compile(r"^EventRNN\.", re.MULTILINE), "models.event_rnn."),
+    (re.compile(r"^SampleConfig\.num_events\b", re.MULTILINE),
+     "SampleConfig.max_events"),
+)
+
+
+def migrate_saved_config(path: str) -> bool:
+    """Rewrites a run's saved config.gin from earlier names to today's.
+
+    The original is kept beside it as `config.gin.orig`. Returns whether
+    anything changed; the change is logged in one line.
+    """
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    migrated = text
+    for pattern, replacement in _RENAMED:
+        migrated = pattern.sub(replacement, migrated)
+    if migrated == text:
+        return False
+    fileio.write_atomically(path + ".orig", text.encode("utf-8"))
+    fileio.write_atomically(path, migrated.encode("utf-8"))
+    logging.info("migrated %s to the current names (EventRNN -> "
+                 "models.event_rnn, SampleConfig.num_events -> max_events); "
+                 "the original is in %s.orig", path, path)
+    return True
 
 
 def _search_paths(gin_files: Sequence[str]) -> Sequence[str]:

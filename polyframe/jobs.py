@@ -1,24 +1,31 @@
-"""The jobs `polyframe.main` runs: train (then evaluate and sample), sample.
+"""The jobs `polyframe.main` runs: train (then sample), sample, harmonize.
 
 Nothing here reads flags or gin: the binary passes in a built `Experiment`
-and the config text to save, so the jobs can be called from Python as well.
+(and, for sampling and harmonising, the user's music already read), so the
+jobs can be called from Python as well.
 """
 
+import fractions
 import os
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import tensorflow as tf
 from absl import logging
+from note_seq.protobuf import music_pb2
 
-from polyframe import audio, experiment as exp_lib, fileio, midi_output
-from polyframe.data import augmentation as augmentation_lib, pipeline
+from polyframe import output, sequence_model
+from polyframe.compose import Composer, Piece
+from polyframe.data import augmentation as augmentation_lib
+from polyframe.data import pipeline, prepare
+from polyframe.data.timing import TempoMap
 from polyframe.distribution import make_strategy
 from polyframe.experiment import Experiment
-from polyframe.sampling import Generator
+from polyframe.model_dir import ModelDir, prepare_output_dir
+from polyframe.music_input import GivenMusic
 from polyframe.trainer import Trainer
 
-SAMPLES_DIR = "samples"
+Fraction = fractions.Fraction
 
 
 def train(experiment: Experiment, model_dir: str, config_text: str,
@@ -38,34 +45,30 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
     """
     started = time.time()
     experiment.check()
-    corpus = experiment.source.load()
-    augmentation = experiment.augmentation
-    if augmentation.normalize_key:
-        for split in ("train", "valid", "test"):
-            setattr(corpus, split, [augmentation_lib.key_normalized(s)
-                                    for s in corpus.split(split)])
+    run = ModelDir(model_dir)
+    run.prepare()
     encoder = experiment.encoder
-    encoded = exp_lib.encode_corpus(encoder, corpus)
-    exp_lib.prepare_output_dir(model_dir)
-    fileio.write_atomically(os.path.join(model_dir, "config.gin"),
-                            config_text.encode("utf-8"))
-    exp_lib.save_encoder(model_dir, encoder)
-    exp_lib.save_primers(model_dir, encoded["valid"])
+    encoded = prepare.prepare(experiment.source, encoder,
+                              experiment.augmentation)
+    run.write_config(config_text)
+    run.save_encoder(encoder)
+    valid = encoded["valid"]
+    run.save_primers([s.id for s in valid.sequences], valid.pieces,
+                     [melody_of(s) for s in valid.sequences])
 
     config = experiment.train
-    trainer = Trainer(
-        config, model_dir, make_strategy(experiment.distribution),
-        lambda: experiment.model(fields=encoder.fields,
-                                 num_voices=encoder.num_voices))
-    logging.info("model: %d parameters (%.3fM)",
-                 trainer.model.num_parameters(),
-                 trainer.model.num_parameters() / 1e6)
+    trainer = Trainer(config, run, make_strategy(experiment.distribution),
+                      experiment.build_model)
+    model = trainer.model
+    logging.info("model: %s, %d parameters (%.3fM)", type(model).__name__,
+                 model.num_parameters(), model.num_parameters() / 1e6)
     if write_operative_config:
-        fileio.write_atomically(
-            os.path.join(model_dir, "operative_config.gin"),
-            write_operative_config().encode("utf-8"))
+        run.write_operative_config(write_operative_config())
     trainer.restore_latest()
 
+    framing = pipeline.framing_for(encoder, model.features,
+                                   model.melody_voice)
+    augmentation = experiment.augmentation
     transposed = augmentation_lib.TransposedPieces(
         encoded["train"].sequences, encoded["train"].pieces, encoder,
         augmentation.transpose_semitones)
@@ -74,26 +77,25 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
         pieces = (transposed.draw(rng) if augmentation.transpose_semitones
                   else encoded["train"].pieces)
         return pipeline.training_windows(pieces, config.window_length,
-                                         encoder.note_starts, rng)
+                                         framing, rng)
 
     def batches(split):
         return lambda: pipeline.whole_pieces(encoded[split].pieces,
-                                             config.eval_batch_size,
-                                             encoder.note_starts)
+                                             config.eval_batch_size, framing)
 
     trainer.fit(make_windows, batches("valid"))
     best = trainer.restore_best()
     metrics = {"best_checkpoint": os.path.relpath(best, model_dir),
                "best_step": int(trainer.step),
-               "num_parameters": trainer.model.num_parameters(),
-               "train_seconds": exp_lib.elapsed_since(started)}
+               "num_parameters": model.num_parameters(),
+               "train_seconds": round(time.time() - started, 1)}
     for split in ("valid", "test"):
         if not encoded[split].pieces:
             logging.warning("no %s pieces: no %s metrics", split, split)
             continue
         for key, value in trainer.evaluate(batches(split)()).items():
             metrics[f"{split}_{key}"] = value
-    exp_lib.write_metrics(model_dir, metrics)
+    run.write_metrics(metrics)
     logging.info("best checkpoint %s: valid %.4f nats/note, test %.4f "
                  "nats/note", metrics["best_checkpoint"],
                  metrics.get("valid_nll_per_note", float("nan")),
@@ -101,54 +103,163 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
     return metrics
 
 
+def restore_model(experiment: Experiment, run: ModelDir):
+    """Builds the model of a trained directory with its best weights."""
+    checkpoint = run.best_checkpoint_or_fail()
+    run.load_encoder(experiment.encoder)
+    model = experiment.build_model()
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+    return model
+
+
 def sample(experiment: Experiment, model_dir: str,
            output_dir: Optional[str] = None,
-           model: Optional[tf.Module] = None) -> List[str]:
-    """Writes MIDI and WAV samples from the best checkpoint of `model_dir`.
+           model: Optional[sequence_model.SequenceModel] = None,
+           primer: Optional[GivenMusic] = None) -> List[str]:
+    """Writes samples from the best checkpoint of `model_dir`.
+
+    Without `primer` every sample continues a saved validation opening of
+    `SampleConfig.primer_events` events (0: from silence); a model that
+    harmonises a given melody harmonises saved validation melodies instead.
+    With `primer` every sample continues the whole primer; voices it lacks
+    are generated over its span.
 
     Args:
         experiment: The run's components; its encoder gets the saved state.
         model_dir: A trained model directory.
         output_dir: Where the samples go (default `<model_dir>/samples`).
         model: An already restored model, to skip rebuilding it.
+        primer: The user's music to continue.
 
     Returns:
         The paths of the MIDI files written.
     """
-    checkpoint = exp_lib.best_checkpoint_or_fail(model_dir)
-    settings = experiment.sample
-    primers, piece_ids = exp_lib.load_primers(
-        model_dir, settings.num_samples, settings.primer_events)
-    output_dir = output_dir or os.path.join(model_dir, SAMPLES_DIR)
-    exp_lib.prepare_output_dir(output_dir, "--output_dir")
-    encoder = experiment.encoder
+    run = ModelDir(model_dir)
+    run.best_checkpoint_or_fail()
     if model is None:
-        exp_lib.load_encoder_state(model_dir, encoder)
-        model = experiment.model(fields=encoder.fields,
-                                 num_voices=encoder.num_voices)
-        tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
-    sampler = settings.sampler or _default_sampler()
+        model = restore_model(experiment, run)
+    composer = _composer(experiment, model)
+    settings = experiment.sample
     started = time.time()
-    events = Generator(model, sampler)(primers, settings.num_events,
-                                       settings.seed)
-    logging.info("generated %d samples of %d events in %.1fs",
-                 len(events), events.shape[1], time.time() - started)
-    paths = []
-    for index, (piece, piece_id) in enumerate(zip(events, piece_ids)):
-        sequence = encoder.decode(piece, qpm=settings.qpm)
-        primer_end = float(encoder.event_start_times(
-            piece, qpm=settings.qpm)[settings.primer_events])
-        stem = os.path.join(output_dir, f"sample_{index:03d}")
-        midi_output.write_midi(sequence, stem + ".mid",
-                               primer_end_time=primer_end,
-                               voice_names=encoder.voice_names)
-        renderer = audio.render_wav(stem + ".mid", stem + ".wav",
-                                    renderer=settings.renderer)
-        logging.info("wrote %s.mid and .wav (renderer %s; primer: first %d "
-                     "events of %s)", stem, renderer, settings.primer_events,
-                     piece_id)
-        paths.append(stem + ".mid")
-    return paths
+    if primer is not None:
+        pieces = composer.around(primer, force_end=False, what="primer")
+    elif composer.needs_melody:
+        pieces = _harmonize_saved_melodies(composer, run)
+    else:
+        openings, piece_ids = run.load_primers(settings.num_samples,
+                                               settings.primer_events)
+        descriptions = [
+            f"first {settings.primer_events} events of {pid}"
+            if settings.primer_events else "silence" for pid in piece_ids]
+        pieces = composer.continue_openings(
+            openings, descriptions, run.load_piece_info(piece_ids))
+    _log_pieces(pieces, time.time() - started)
+    output_dir = output_dir or run.samples
+    prepare_output_dir(output_dir, "--output_dir")
+    return output.write_pieces(pieces, output_dir, "sample", experiment,
+                               run)
+
+
+def harmonize(experiment: Experiment, model_dir: str, melody: GivenMusic,
+              output_dir: Optional[str] = None) -> List[str]:
+    """Writes harmonisations of `melody`, best first by the model's NLL.
+
+    The given voice is exactly the melody; the others are generated, and
+    each piece ends where the melody ends.
+
+    Returns:
+        The paths of the MIDI files written.
+    """
+    run = ModelDir(model_dir)
+    model = restore_model(experiment, run)
+    composer = _composer(experiment, model)
+    if not composer.needs_melody:
+        logging.info(
+            "%s is causal: choosing a chord it cannot see where the melody "
+            "goes next. A model that reads the whole melody harmonises "
+            "better: train one with --gin_file=gin_configs/harmonizer.gin.",
+            type(model).__name__)
+    started = time.time()
+    pieces = composer.around(melody, force_end=True, what="melody")
+    generated_voices = [v for v in range(experiment.encoder.num_voices)
+                        if v not in melody.voices]
+    composer.score(pieces, generated_voices)
+    pieces.sort(key=lambda p: p.nll)
+    _log_pieces(pieces, time.time() - started)
+    output_dir = output_dir or run.harmonized
+    prepare_output_dir(output_dir, "--output_dir")
+    return output.write_pieces(pieces, output_dir, "harmonization",
+                               experiment, run)
+
+
+def melody_of(sequence: music_pb2.NoteSequence,
+              voice: int = 0) -> Dict[str, Any]:
+    """A validation piece's melody and metre, as saved in primers.json."""
+    tempo_map = TempoMap(sequence)
+    notes = [[n.pitch, str(tempo_map.to_quarters(n.start_time)),
+              str(tempo_map.to_quarters(n.end_time))]
+             for n in sorted(sequence.notes, key=lambda n: n.start_time)
+             if n.instrument == voice]
+    melody = {"voice": voice, "notes": notes,
+              "end": str(tempo_map.to_quarters(sequence.total_time))}
+    if sequence.time_signatures:
+        first = min(sequence.time_signatures, key=lambda t: t.time)
+        melody["time_signature"] = [first.numerator, first.denominator]
+    if sequence.key_signatures:
+        first = min(sequence.key_signatures, key=lambda k: k.time)
+        melody["key_fifths"] = fifths_of(first.key, first.mode)
+    return melody
+
+
+def fifths_of(key: int, mode: int) -> int:
+    """Sharps (+) or flats (-) of a NoteSequence key (pitch class, mode)."""
+    major = (key + 3) % 12 if mode == music_pb2.NoteSequence.KeySignature.MINOR \
+        else key % 12
+    fifths = (major * 7) % 12
+    return fifths - 12 if fifths > 6 else fifths
+
+
+def given_from_saved(piece_id: str, melody: Dict[str, Any]) -> GivenMusic:
+    """A saved validation melody as given music."""
+    sequence = music_pb2.NoteSequence()
+    sequence.tempos.add(time=0.0, qpm=120.0)
+    voice = int(melody["voice"])
+    for pitch, start, end in melody["notes"]:
+        sequence.notes.add(pitch=int(pitch), velocity=80, instrument=voice,
+                           start_time=float(Fraction(start)) / 2,
+                           end_time=float(Fraction(end)) / 2)
+    end = Fraction(melody["end"])
+    sequence.total_time = float(end) / 2
+    return GivenMusic(
+        sequence=sequence, voices=(voice,), end_quarters=end,
+        time_signature=tuple(melody.get("time_signature", (4, 4))),
+        key_fifths=melody.get("key_fifths"), key_mode=None,
+        pickup_quarters=Fraction(0),
+        description=f"melody of {piece_id}")
+
+
+def _harmonize_saved_melodies(composer: Composer,
+                              run: ModelDir) -> List[Piece]:
+    melodies = run.load_melodies()
+    pieces = []
+    for index in range(composer.settings.num_samples):
+        piece_id, melody = melodies[index % len(melodies)]
+        pieces += composer.around(given_from_saved(piece_id, melody),
+                                  force_end=True, what="melody", count=1)
+    return pieces
+
+
+def _composer(experiment: Experiment, model) -> Composer:
+    settings = experiment.sample
+    sampler = settings.sampler or _default_sampler()
+    return Composer(model, experiment.encoder, settings, sampler)
+
+
+def _log_pieces(pieces: Sequence[Piece], seconds: float) -> None:
+    ended = sum(p.ended_by_end for p in pieces)
+    logging.info("generated %d pieces in %.1fs (%d ended by END, %d by the "
+                 "max_events limit)", len(pieces), seconds, ended,
+                 len(pieces) - ended)
 
 
 def _default_sampler():

@@ -1,8 +1,10 @@
-r"""polyframe's command line: train, evaluate and sample music models.
+r"""polyframe's command line: train music models, sample and harmonise.
 
     python -m polyframe.main --gin_file=gin_configs/duration_rnn.gin \
         --model_dir=runs/chorales
     python -m polyframe.main --mode=sample --model_dir=runs/chorales
+    python -m polyframe.main --mode=harmonize --model_dir=runs/chorales \
+        --melody='G4:1 G4:1 A4:1 B4:2 R:1'
     python -m polyframe.main --list_plugins
 
 Gin lives here and only here: plugins are loaded, registered components are
@@ -24,7 +26,9 @@ from absl import app, flags, logging  # noqa: E402
 
 from polyframe.errors import UserFacingError  # noqa: E402
 
-MODES = ("train_and_sample", "train", "sample")
+MODES = ("train_and_sample", "train", "sample", "harmonize")
+# Modes that start from a trained directory and its saved config.gin.
+TRAINED_MODES = ("sample", "harmonize")
 
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
 flags.DEFINE_multi_string("gin_param", [],
@@ -33,11 +37,30 @@ flags.DEFINE_multi_string("gin_param", [],
 flags.DEFINE_string("model_dir", None, "Where the run's files are written.")
 flags.DEFINE_enum("mode", "train_and_sample", MODES,
                   "train_and_sample: the whole job; train: no samples; "
-                  "sample: sample again from a trained --model_dir.")
+                  "sample: sample again from a trained --model_dir; "
+                  "harmonize: add voices to --melody.")
 flags.DEFINE_integer("num_samples", None,
                      "Overrides SampleConfig.num_samples.")
+flags.DEFINE_integer("seed", None, "Overrides SampleConfig.seed: sample i "
+                     "depends on (seed, i) only.")
+flags.DEFINE_float("temperature", None,
+                   "Samples with this temperature (temperature sampler).")
 flags.DEFINE_string("output_dir", None,
-                    "Where --mode=sample writes (default MODEL_DIR/samples).")
+                    "Where --mode=sample/harmonize write (default "
+                    "MODEL_DIR/samples or MODEL_DIR/harmonized).")
+flags.DEFINE_string("melody", None,
+                    "--mode=harmonize: a MIDI or MusicXML file, or inline "
+                    "notes such as '3/4 | G4:2 A4:1 | B4:3' (NOTE:QUARTERS, "
+                    "R for a rest, | for barlines).")
+flags.DEFINE_string("melody_part", None,
+                    "The part (by name) of a --melody file to use; default "
+                    "the top part.")
+flags.DEFINE_string("melody_voice", "soprano",
+                    "Which voice the melody is: soprano, alto, tenor, bass.")
+flags.DEFINE_string("primer", None,
+                    "--mode=sample: music every sample continues (a file "
+                    "whose parts map to voices, or inline notes for the "
+                    "soprano); voices it lacks are generated over its span.")
 flags.DEFINE_bool("list_plugins", False,
                   "Print every registry and its components, then exit.")
 FLAGS = flags.FLAGS
@@ -66,7 +89,6 @@ def configure(gin_files, gin_params):
     from polyframe import gin_utils, plugin_loading
     from polyframe.data.augmentation import Augmentation
     from polyframe.experiment import Experiment
-    from polyframe.model import EventRNN
     from polyframe.sampling import SampleConfig
     from polyframe.trainer import TrainConfig
 
@@ -75,7 +97,7 @@ def configure(gin_files, gin_params):
     configurable = {name: gin_utils.expose(component, name)
                     for name, component in (
                         ("Experiment", Experiment), ("TrainConfig", TrainConfig),
-                        ("SampleConfig", SampleConfig), ("EventRNN", EventRNN),
+                        ("SampleConfig", SampleConfig),
                         ("Augmentation", Augmentation))}
     gin_utils.parse_config(gin_files, gin_params)
     return configurable["Experiment"]
@@ -86,7 +108,8 @@ def run(argv) -> None:
     del argv
     import gin
     import tensorflow as tf
-    from polyframe import experiment as experiment_lib, jobs
+    from polyframe import gin_utils, jobs
+    from polyframe.model_dir import ModelDir
 
     tf.get_logger().setLevel("ERROR")
     if FLAGS.list_plugins:
@@ -95,18 +118,17 @@ def run(argv) -> None:
     if not FLAGS.model_dir:
         raise UserFacingError("--model_dir is required (where the run's files "
                               "go, or the trained run to sample from).")
+    _check_flags()
     gin_files = list(FLAGS.gin_file)
-    if FLAGS.mode == "sample":
-        saved = os.path.join(FLAGS.model_dir, "config.gin")
-        experiment_lib.best_checkpoint_or_fail(FLAGS.model_dir)
-        gin_files = [saved] + gin_files
+    if FLAGS.mode in TRAINED_MODES:
+        run_dir = ModelDir(FLAGS.model_dir)
+        run_dir.best_checkpoint_or_fail()
+        gin_utils.migrate_saved_config(run_dir.config)
+        gin_files = [run_dir.config] + gin_files
     elif not gin_files:
         raise UserFacingError("no --gin_file given; start from "
                               "--gin_file=gin_configs/duration_rnn.gin")
-    params = list(FLAGS.gin_param)
-    if FLAGS.num_samples is not None:
-        params.append(f"SampleConfig.num_samples = {FLAGS.num_samples}")
-    make_experiment = configure(gin_files, params)
+    make_experiment = configure(gin_files, _flag_bindings())
     try:
         experiment = make_experiment()
     except (ValueError, TypeError) as error:
@@ -114,11 +136,65 @@ def run(argv) -> None:
         # missing macro such as DATA_PATH, a wrong argument type.
         message = " ".join(line.strip() for line in str(error).splitlines())
         raise UserFacingError(f"invalid configuration: {message}") from None
+    if FLAGS.mode == "harmonize":
+        melody = _read_melody(experiment)
+        jobs.harmonize(experiment, FLAGS.model_dir, melody,
+                       output_dir=FLAGS.output_dir)
+        return
+    primer = None
+    if FLAGS.primer is not None:
+        from polyframe import music_input
+        primer = music_input.read_primer(
+            FLAGS.primer, num_voices=experiment.encoder.num_voices,
+            voice_names=experiment.encoder.voice_names)
     if FLAGS.mode in ("train", "train_and_sample"):
         jobs.train(experiment, FLAGS.model_dir, gin.config_str(),
                    write_operative_config=gin.operative_config_str)
     if FLAGS.mode in ("sample", "train_and_sample"):
-        jobs.sample(experiment, FLAGS.model_dir, output_dir=FLAGS.output_dir)
+        jobs.sample(experiment, FLAGS.model_dir, output_dir=FLAGS.output_dir,
+                    primer=primer)
+
+
+def _check_flags() -> None:
+    """Flags that only make sense together fail before anything runs."""
+    if FLAGS.mode == "harmonize" and not FLAGS.melody:
+        raise UserFacingError("--mode=harmonize needs --melody: a MIDI or "
+                              "MusicXML file, or notes such as "
+                              "--melody='G4:1 G4:1 A4:1 B4:2 R:1'.")
+    if FLAGS.melody and FLAGS.mode != "harmonize":
+        raise UserFacingError("--melody is for --mode=harmonize; to continue "
+                              "your music use --mode=sample --primer=...")
+    if FLAGS.primer and FLAGS.mode == "harmonize":
+        raise UserFacingError("--primer is for --mode=sample (and "
+                              "train_and_sample); harmonize takes --melody.")
+    if FLAGS.temperature is not None and not FLAGS.temperature >= 0:
+        raise UserFacingError(f"--temperature must be 0 (always the likeliest "
+                              f"token) or more, got {FLAGS.temperature}.")
+    if FLAGS.num_samples is not None and FLAGS.num_samples < 1:
+        raise UserFacingError(f"--num_samples must be at least 1, got "
+                              f"{FLAGS.num_samples}.")
+
+
+def _flag_bindings():
+    """The gin bindings the convenience flags stand for."""
+    params = list(FLAGS.gin_param)
+    if FLAGS.num_samples is not None:
+        params.append(f"SampleConfig.num_samples = {FLAGS.num_samples}")
+    if FLAGS.seed is not None:
+        params.append(f"SampleConfig.seed = {FLAGS.seed}")
+    if FLAGS.temperature is not None:
+        params.append("SampleConfig.sampler = @samplers.temperature()")
+        params.append(
+            f"samplers.temperature.temperature = {FLAGS.temperature!r}")
+    return params
+
+
+def _read_melody(experiment):
+    from polyframe import music_input
+    names = experiment.encoder.voice_names
+    voice = music_input.parse_voice_name(FLAGS.melody_voice, names)
+    return music_input.read_melody(FLAGS.melody, voice=voice,
+                                   part=FLAGS.melody_part)
 
 
 class _QuietLibraries(python_logging.Filter):

@@ -4,6 +4,9 @@ import math
 from typing import Dict, Mapping
 
 PER = ("event", "token", "note")
+# Sums reported on their own, not per event: END's NLL is per piece end, and
+# the lower voices' NLL is per note of those voices.
+_APART = ("nll_end", "nll_atb")
 
 
 def from_sums(sums: Mapping[str, float]) -> Dict[str, float]:
@@ -14,9 +17,12 @@ def from_sums(sums: Mapping[str, float]) -> Dict[str, float]:
             `tokens` and `notes`.
 
     Returns:
-        `nll_per_event`, `nll_per_token`, `nll_per_note` in nats, the same in
-        bits as `bits_per_*`, per-field nats per event as
-        `nll_<field>_per_event`, and the counts.
+        `nll_per_event`, `nll_per_token`, `nll_per_note` in nats (END
+        excluded), the same in bits as `bits_per_*`, per-field nats per event
+        as `nll_<field>_per_event`, `nll_end` (nats per END, i.e. per piece)
+        when pieces end, `nll_atb_per_note` (nats per note of the voices
+        after the first, which is what harmonising a given first voice
+        costs), and the counts.
     """
     result: Dict[str, float] = {}
     for unit in PER:
@@ -26,6 +32,12 @@ def from_sums(sums: Mapping[str, float]) -> Dict[str, float]:
         result[f"bits_per_{unit}"] = nats / math.log(2)
         result[f"num_{unit}s"] = count
     for key, value in sums.items():
-        if key.startswith("nll_") and sums.get("events"):
+        if (key.startswith("nll_") and key not in _APART and
+                sums.get("events")):
             result[f"{key}_per_event"] = value / sums["events"]
+    if sums.get("ends"):
+        result["nll_end"] = sums["nll_end"] / sums["ends"]
+        result["num_ends"] = sums["ends"]
+    if sums.get("notes_atb"):
+        result["nll_atb_per_note"] = sums["nll_atb"] / sums["notes_atb"]
     return result

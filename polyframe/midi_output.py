@@ -39,7 +39,9 @@ def write_midi(sequence: music_pb2.NoteSequence,
                voice_names: Sequence[str] = DEFAULT_VOICE_NAMES,
                program: int = CHOIR_AAHS,
                velocity: int = DEFAULT_VELOCITY,
-               primer_velocity: int = DEFAULT_PRIMER_VELOCITY) -> None:
+               primer_velocity: int = DEFAULT_PRIMER_VELOCITY,
+               programs: Optional[Sequence[int]] = None,
+               ticks_per_quarter: Optional[int] = None) -> None:
     """Writes `sequence` to `path` as a multi-track MIDI file, atomically.
 
     Each voice (the `instrument` field of a note, 0 = highest voice) becomes
@@ -64,21 +66,36 @@ def write_midi(sequence: music_pb2.NoteSequence,
         velocity: Velocity (1-127) of generated notes.
         primer_velocity: Velocity (1-127) of primer notes; lower than
             `velocity` so the primer is heard as softer.
+        programs: General MIDI programs by voice index, overriding `program`
+            for the voices they cover, so voices can sound different.
+        ticks_per_quarter: MIDI resolution; None keeps the sequence's
+            `ticks_per_quarter` (else 220). Note times are rounded to ticks,
+            so a resolution divisible by a tuplet's denominator keeps it exact.
 
     Raises:
         ValueError: if an argument is out of range or a note has a negative
             voice index or a pitch outside 0-127.
     """
     _check_midi_value("program", program, 0)
+    for voice_program in programs or ():
+        _check_midi_value("programs[...]", voice_program, 0)
+    if ticks_per_quarter is not None and not (
+            isinstance(ticks_per_quarter, int) and 0 < ticks_per_quarter < 2**15):
+        raise ValueError("ticks_per_quarter must be an integer in 1-32767, got "
+                         f"{ticks_per_quarter!r}.")
     _check_midi_value("velocity", velocity, 1)
     _check_midi_value("primer_velocity", primer_velocity, 1)
     if primer_end_time is not None and not primer_end_time >= 0:
         raise ValueError("primer_end_time must be a time in seconds >= 0, "
                          f"got {primer_end_time!r}.")
 
-    midi = _tempo_map_of(sequence)
+    midi = _tempo_map_of(sequence, ticks_per_quarter)
+    voice_programs = list(programs or ())
     midi.instruments = _voice_instruments(
-            sequence, primer_end_time, voice_names, program, velocity, primer_velocity)
+            sequence, primer_end_time, voice_names,
+            lambda voice: (voice_programs[voice] if voice < len(voice_programs)
+                           else program),
+            velocity, primer_velocity)
     if primer_end_time is not None:
         midi.text_events.append(
                 pretty_midi.Text(PRIMER_END_TEXT, float(primer_end_time)))
@@ -106,10 +123,13 @@ def _check_midi_value(name: str, value: int, lowest: int) -> None:
         raise ValueError(f"{name} must be an integer in {lowest}-127, got {value!r}.")
 
 
-def _tempo_map_of(sequence: music_pb2.NoteSequence) -> pretty_midi.PrettyMIDI:
+def _tempo_map_of(sequence: music_pb2.NoteSequence,
+                  ticks_per_quarter: Optional[int] = None) -> pretty_midi.PrettyMIDI:
     """Returns an empty PrettyMIDI with the sequence's tempos and signatures."""
     skeleton = music_pb2.NoteSequence()
     skeleton.CopyFrom(sequence)
+    if ticks_per_quarter is not None:
+        skeleton.ticks_per_quarter = ticks_per_quarter
     del skeleton.notes[:]
     del skeleton.pitch_bends[:]
     del skeleton.control_changes[:]
@@ -118,7 +138,7 @@ def _tempo_map_of(sequence: music_pb2.NoteSequence) -> pretty_midi.PrettyMIDI:
     return midi
 
 
-def _voice_instruments(sequence, primer_end_time, voice_names, program,
+def _voice_instruments(sequence, primer_end_time, voice_names, program_of,
                        velocity, primer_velocity):
     """Returns one named `pretty_midi.Instrument` per voice that has notes."""
     instruments = {}
@@ -133,7 +153,8 @@ def _voice_instruments(sequence, primer_end_time, voice_names, program,
         if voice not in instruments:
             name = (voice_names[voice] if voice < len(voice_names)
                     else f"Voice {voice + 1}")
-            instruments[voice] = pretty_midi.Instrument(program=program, name=name)
+            instruments[voice] = pretty_midi.Instrument(program=program_of(voice),
+                                                        name=name)
         in_primer = primer_end_time is not None and note.start_time < primer_end_time
         instruments[voice].notes.append(pretty_midi.Note(
                 velocity=primer_velocity if in_primer else velocity,

@@ -128,20 +128,13 @@ class SequenceModel(tf.Module, abc.ABC):
             (voices after the first), and the counts `events`, `tokens`,
             `notes`, `notes_atb` and `ends`.
         """
-        targets = batch["events"][:, 1:]
         mask = tf.cast(batch["mask"], tf.float32)
         end = tf.cast(batch["end"], tf.float32) * mask
         real = mask - end
         notes = tf.cast(batch["notes"], tf.float32) * real[..., None]
-        losses = []
-        sums = {}
-        for index, (field, logits) in enumerate(
-                zip(self.fields, self.logits(batch, training))):
-            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=targets[..., index],
-                logits=without_start(logits, field.vocab_size))
-            losses.append(loss)
-            sums[f"nll_{field.name}"] = tf.reduce_sum(loss * real[..., None])
+        losses = self.token_losses(batch, training)
+        sums = {f"nll_{field.name}": tf.reduce_sum(loss * real[..., None])
+                for field, loss in zip(self.fields, losses)}
         per_voice = tf.add_n(losses)  # [B, T, V]
         per_event = tf.reduce_sum(per_voice, axis=-1)
         sums["nll"] = tf.reduce_sum(per_event * real)
@@ -155,6 +148,16 @@ class SequenceModel(tf.Module, abc.ABC):
         sums["notes_atb"] = tf.reduce_sum(notes[..., 1:])
         sums["ends"] = tf.reduce_sum(end)
         return sums
+
+    def token_losses(self, batch: Mapping[str, tf.Tensor],
+                     training: bool = False) -> List[tf.Tensor]:
+        """Per-token NLL in nats: one `[B, T, V]` tensor per field."""
+        targets = batch["events"][:, 1:]
+        return [tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=targets[..., index],
+                    logits=without_start(logits, field.vocab_size))
+                for index, (field, logits) in enumerate(
+                    zip(self.fields, self.logits(batch, training)))]
 
     def num_parameters(self) -> int:
         """Number of trainable scalars."""

@@ -1,15 +1,17 @@
 """One generic trainer: compiled steps, checkpoints, validation, resuming.
 
-The trainer knows nothing about music. It trains any `tf.Module` whose
-`nll_sums(batch, training)` returns a summed loss `nll` and the counts it may
-be normalised by, on batches that a callable makes afresh for every epoch.
+The trainer knows nothing about music. It trains any `SequenceModel` (any
+module whose `nll_sums(batch, training)` returns a summed `loss` and the
+counts it may be normalised by), on batches that a callable makes afresh for every epoch.
 Everything is built inside a `tf.distribute` strategy. The latest state is
-kept in `<model_dir>/checkpoints` (for resuming, exactly where it stopped) and
-the best-on-validation weights apart in `<model_dir>/best`.
+kept in the run's `checkpoints` folder (for resuming, exactly where it
+stopped) and the best-on-validation weights apart in `best` (see
+`polyframe.model_dir`).
 """
 
 import dataclasses
 import math
+import os
 import time
 from typing import Callable, Dict, Iterable, Optional
 
@@ -19,11 +21,9 @@ from absl import logging
 from tqdm import tqdm
 
 from polyframe import metrics as metrics_lib
+from polyframe.model_dir import ModelDir
 from polyframe.data import pipeline
 from polyframe.errors import UserFacingError
-
-BEST_DIR = "best"
-LATEST_DIR = "checkpoints"
 
 
 @dataclasses.dataclass
@@ -74,16 +74,16 @@ class Trainer:
 
     Args:
         config: A `TrainConfig`.
-        model_dir: Where checkpoints and TensorBoard logs go.
+        run: The model directory checkpoints and TensorBoard logs go to.
         strategy: The `tf.distribute.Strategy` to build and run under.
         build_model: Makes the model; called once inside the strategy scope.
     """
 
-    def __init__(self, config: TrainConfig, model_dir: str,
+    def __init__(self, config: TrainConfig, run: ModelDir,
                  strategy: tf.distribute.Strategy,
                  build_model: Callable[[], tf.Module]):
         self.config = config
-        self.model_dir = model_dir
+        self.run = run
         self.strategy = strategy
         tf.keras.utils.set_random_seed(config.seed)
         with strategy.scope():
@@ -106,11 +106,11 @@ class Trainer:
                 epoch=self.epoch, step_in_epoch=self.step_in_epoch,
                 best_valid=self.best_valid,
                 epochs_without_improvement=self.epochs_without_improvement),
-            f"{model_dir}/{LATEST_DIR}", max_to_keep=config.keep_checkpoints,
+            run.checkpoints, max_to_keep=config.keep_checkpoints,
             step_counter=self.step)
         self._best = tf.train.CheckpointManager(
             tf.train.Checkpoint(model=self.model, step=self.step),
-            f"{model_dir}/{BEST_DIR}", max_to_keep=1, step_counter=self.step)
+            run.best, max_to_keep=1, step_counter=self.step)
         self._gradients = tf.function(self._gradients_and_sums,
                                       jit_compile=config.jit_compile)
         self._train_step = tf.function(self._distributed_train_step)
@@ -137,7 +137,7 @@ class Trainer:
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             sums = self.model.nll_sums(batch, training=True)
-        return tape.gradient(sums["nll"], variables), sums
+        return tape.gradient(sums["loss"], variables), sums
 
     def _distributed_train_step(self, batch):
         def replica_step(batch):
@@ -178,7 +178,7 @@ class Trainer:
         config = self.config
         started = time.time()
         writers = {name: tf.summary.create_file_writer(
-            f"{self.model_dir}/tensorboard/{name}") for name in ("train",
+            os.path.join(self.run.tensorboard, name)) for name in ("train",
                                                                  "valid")}
         while (int(self.epoch) < config.max_epochs and
                not self._out_of_steps() and not self._out_of_patience()):

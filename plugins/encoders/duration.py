@@ -49,6 +49,7 @@ from absl import logging
 import numpy as np
 from note_seq.protobuf import music_pb2
 
+from polyframe.clock import DurationClock
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap, quarters_to_seconds
 from polyframe.encoding import EventEncoder, Field, check_note
@@ -87,8 +88,9 @@ class DurationEncoder(EventEncoder):
     """
 
     def __init__(self, num_voices: int = 4, min_pitch: int = 21,
-                 max_pitch: int = 108):
+                 max_pitch: int = 108, end_marker: bool = True):
         self._num_voices = int(num_voices)
+        self.end_marker = bool(end_marker)
         self._set_pitch_range(min_pitch, max_pitch)
         self._set_durations([])
         self._warned_unseen = False
@@ -99,7 +101,7 @@ class DurationEncoder(EventEncoder):
         return self._num_voices
 
     @property
-    def fields(self) -> Sequence[Field]:
+    def token_fields(self) -> Sequence[Field]:
         return (Field("pitch", FIRST_PITCH_ID + self.max_pitch -
                       self.min_pitch + 1),
                 Field("duration", FIRST_DURATION_ID + len(self.durations)))
@@ -209,13 +211,35 @@ class DurationEncoder(EventEncoder):
     def note_starts(self, events: np.ndarray) -> np.ndarray:
         pitch_ids = np.asarray(events)[..., 0]
         return ((pitch_ids >= FIRST_PITCH_ID) &
-                (pitch_ids < self.fields[0].vocab_size))
+                (pitch_ids < self.token_fields[0].vocab_size))
 
     def event_start_times(self, events: np.ndarray,
                           qpm: float = 120.0) -> np.ndarray:
         times, _ = self._walk(events)
         return np.array([quarters_to_seconds(t, qpm) for t in times],
                         dtype=np.float64)
+
+    def clock(self) -> DurationClock:
+        """Replays `decode`'s timing in TF ops, in ticks of the vocabulary's
+        finest subdivision."""
+        return DurationClock(
+            self._durations, FIRST_DURATION_ID,
+            (FIRST_PITCH_ID, self.token_fields[0].vocab_size), REST_ID,
+            self.num_voices)
+
+    def continuation_tokens(self) -> np.ndarray:
+        return np.array([PITCH_HOLD_ID, DURATION_HOLD_ID], np.int32)
+
+    def pitch_id(self, pitch: int) -> Optional[int]:
+        if not self.min_pitch <= pitch <= self.max_pitch:
+            return None
+        return FIRST_PITCH_ID + pitch - self.min_pitch
+
+    def rest_tokens(self, quarters) -> Optional[np.ndarray]:
+        duration_id = self._id_of_duration.get(Fraction(quarters))
+        if duration_id is None:
+            return None
+        return np.array([REST_ID, duration_id], np.int32)
 
     def get_state(self) -> Dict[str, Any]:
         return {
@@ -224,6 +248,7 @@ class DurationEncoder(EventEncoder):
             "max_pitch": self.max_pitch,
             "durations": [f"{d.numerator}/{d.denominator}"
                           for d in self._durations],
+            "end_marker": self.end_marker,
         }
 
     def set_state(self, state: Dict[str, Any]) -> None:
@@ -243,6 +268,8 @@ class DurationEncoder(EventEncoder):
         self._num_voices = int(state.get("num_voices", self._num_voices))
         self._set_pitch_range(state["min_pitch"], state["max_pitch"])
         self._set_durations(durations)
+        # Directories saved before END existed have no such key.
+        self.end_marker = bool(state.get("end_marker", False))
         self.unseen_durations.clear()
         self._warned_unseen = False
 
@@ -333,7 +360,7 @@ class DurationEncoder(EventEncoder):
         if events.ndim != 3 or events.shape[1:] != (self.num_voices, 2):
             raise ValueError(f"events of shape {events.shape}; expected "
                              f"[num_events, {self.num_voices}, 2]")
-        pitch_vocab = self.fields[0].vocab_size
+        pitch_vocab = self.token_fields[0].vocab_size
         fallback_step = self._durations[0] if self._durations else Fraction(1)
         remaining = [Fraction(0)] * self.num_voices
         # Per voice: (pitch or None for a rest, start) of the open segment.

@@ -85,8 +85,14 @@ class EventStreamEncoder(EventEncoder):
         return self.max_pitch - self.min_pitch + 1
 
     @property
-    def fields(self) -> Sequence[Field]:
+    def token_fields(self) -> Sequence[Field]:
         return (Field("event", FIRST_NOTE_ID + 2 * self._num_pitches),)
+
+    @property
+    def end_ids(self) -> Sequence[int]:
+        """END is one of the stream's own tokens; `encode` already ends with
+        it, so the pipeline adds no row."""
+        return (END_ID,)
 
     def encode(self, sequence: music_pb2.NoteSequence) -> np.ndarray:
         """Returns int32 tokens `[num_tokens, 1, 1]`, ending with END.

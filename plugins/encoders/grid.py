@@ -46,12 +46,13 @@ exactly (repeated notes only with `held_field=True`).
 import collections
 import fractions
 import math
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 import numpy as np
 from note_seq.protobuf import music_pb2
 
+from polyframe.clock import StepClock
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap, quarters_to_seconds
 from polyframe.encoding import EventEncoder, Field, check_note
@@ -100,9 +101,10 @@ class GridEncoder(EventEncoder):
 
     def __init__(self, num_voices: int = 4, steps_per_quarter: int = 4,
                  min_pitch: int = 21, max_pitch: int = 108,
-                 held_field: bool = False):
+                 held_field: bool = False, end_marker: bool = True):
         self._configure(num_voices, steps_per_quarter, min_pitch, max_pitch,
                         held_field)
+        self.end_marker = bool(end_marker)
         self.adjustments = collections.Counter()
         self._reported = set()
 
@@ -111,7 +113,7 @@ class GridEncoder(EventEncoder):
         return self._num_voices
 
     @property
-    def fields(self) -> Sequence[Field]:
+    def token_fields(self) -> Sequence[Field]:
         pitch = Field("pitch",
                       FIRST_PITCH_ID + self.max_pitch - self.min_pitch + 1)
         if self.held_field:
@@ -131,7 +133,8 @@ class GridEncoder(EventEncoder):
                 no note is left on the grid.
         """
         voices, num_steps = self._grid_notes(sequence)
-        events = np.empty((num_steps, self.num_voices, len(self.fields)),
+        events = np.empty((num_steps, self.num_voices,
+                           len(self.token_fields)),
                           dtype=np.int32)
         events[..., 0] = REST_ID
         if self.held_field:
@@ -208,6 +211,22 @@ class GridEncoder(EventEncoder):
                           qpm: float = 120.0) -> np.ndarray:
         return np.arange(len(events) + 1) * self.step_seconds(qpm)
 
+    def clock(self) -> StepClock:
+        """One event per step: a tick is a grid step."""
+        return StepClock(self.steps_per_quarter)
+
+    def pitch_id(self, pitch: int) -> Optional[int]:
+        if not self.min_pitch <= pitch <= self.max_pitch:
+            return None
+        return FIRST_PITCH_ID + pitch - self.min_pitch
+
+    def rest_tokens(self, quarters) -> Optional[np.ndarray]:
+        steps = Fraction(quarters) * self.steps_per_quarter
+        if steps.denominator != 1:
+            return None
+        tokens = [REST_ID] + ([HELD_ID] if self.held_field else [])
+        return np.array(tokens, np.int32)
+
     def describe(self) -> str:
         """One line for logs: fields, vocabularies and the grid adjustments."""
         counts = ", ".join(f"{count} {kind}"
@@ -222,6 +241,7 @@ class GridEncoder(EventEncoder):
             "min_pitch": self.min_pitch,
             "max_pitch": self.max_pitch,
             "held_field": self.held_field,
+            "end_marker": self.end_marker,
         }
 
     def set_state(self, state: Dict[str, Any]) -> None:
@@ -230,12 +250,14 @@ class GridEncoder(EventEncoder):
         Raises:
             ValueError: if the state is malformed.
         """
-        missing = set(self.get_state()) - set(state)
+        # Directories saved before END existed have no "end_marker".
+        missing = set(self.get_state()) - set(state) - {"end_marker"}
         if missing:
             raise ValueError(f"encoder state lacks {sorted(missing)}")
         self._configure(state["num_voices"], state["steps_per_quarter"],
                         state["min_pitch"], state["max_pitch"],
                         state["held_field"])
+        self.end_marker = bool(state.get("end_marker", False))
 
     def _configure(self, num_voices: int, steps_per_quarter: int,
                    min_pitch: int, max_pitch: int, held_field: bool) -> None:
@@ -257,7 +279,7 @@ class GridEncoder(EventEncoder):
 
     def _checked(self, events: np.ndarray) -> np.ndarray:
         events = np.asarray(events, dtype=np.int64)
-        expected = (self.num_voices, len(self.fields))
+        expected = (self.num_voices, len(self.token_fields))
         if events.ndim != 3 or events.shape[1:] != expected:
             raise ValueError(f"events of shape {events.shape}; expected "
                              f"[num_steps, {expected[0]}, {expected[1]}]")
@@ -266,7 +288,7 @@ class GridEncoder(EventEncoder):
     def _pitches(self, events: np.ndarray) -> np.ndarray:
         """Returns the MIDI pitch of every voice and step, -1 for silence."""
         ids = np.asarray(events)[..., 0].astype(np.int64)
-        is_pitch = (ids >= FIRST_PITCH_ID) & (ids < self.fields[0].vocab_size)
+        is_pitch = (ids >= FIRST_PITCH_ID) & (ids < self.token_fields[0].vocab_size)
         return np.where(is_pitch, ids - FIRST_PITCH_ID + self.min_pitch, -1)
 
     def _to_step(self, quarters: Fraction) -> int:

@@ -1,0 +1,151 @@
+"""The constraints generation needs: START, the END rule, given voices, ranges.
+
+Each is built for one encoder (`encoder=` is passed by the job); settings
+such as voice ranges come from gin, e.g.
+`SampleConfig.constraints = [@constraints.voice_range]`.
+"""
+
+import dataclasses
+from typing import Dict, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from polyframe.constraint import Constraint, StepContext, forbid, force
+from polyframe.encoding import START_ID, EventEncoder
+from polyframe.registries import CONSTRAINTS
+
+
+@CONSTRAINTS.register("forbid_start")
+class ForbidStart(Constraint):
+    """START is an input only: it is never drawn."""
+
+    def __init__(self, encoder: EventEncoder):
+        del encoder
+
+    def __call__(self, logits, context):
+        return forbid(logits, START_ID)
+
+
+@CONSTRAINTS.register("end_rule")
+class EndRule(Constraint):
+    """END is a whole event: if the first token of an event is END, so is
+    every other token of it; otherwise no other token is END."""
+
+    def __init__(self, encoder: EventEncoder):
+        self._end_ids = tuple(encoder.end_ids)
+
+    def __call__(self, logits, context):
+        if context.voice == 0 and context.field == 0:
+            return logits
+        ended = tf.equal(context.drawn[:, 0, 0], self._end_ids[0])
+        end = tf.fill(tf.shape(ended), self._end_ids[context.field])
+        logits = forbid(logits, self._end_ids[context.field],
+                        tf.logical_not(ended))
+        return force(logits, end, ended)
+
+
+@dataclasses.dataclass(frozen=True)
+class GivenVoicesPlan:
+    """What given voices play, in encoder tokens on the clock's ticks.
+
+    Attributes:
+        voices: The given voices, ascending.
+        ticks: int32 `[n]`, ascending: the events at which the plan says
+            something.
+        tokens: int32 `[n, len(voices), fields]`: the given voices' tokens at
+            those events.
+        continuation: int32 `[fields]`: a given voice's tokens at an event of
+            the plan's span that `ticks` does not list (its note goes on), or
+            None if every event of the span is listed.
+        end_tick: Where the given music ends.
+        force_end: If True the piece ends there (END is forced there and
+            forbidden before); else generation goes on freely after it.
+    """
+
+    voices: Tuple[int, ...]
+    ticks: np.ndarray
+    tokens: np.ndarray
+    continuation: Optional[np.ndarray]
+    end_tick: int
+    force_end: bool
+
+
+@CONSTRAINTS.register("given_voices")
+class GivenVoices(Constraint):
+    """Forces the given voices' tokens, from the running event time.
+
+    Args:
+        encoder: The encoder (for END's ids).
+        plan: A `GivenVoicesPlan`.
+    """
+
+    def __init__(self, encoder: EventEncoder, plan: GivenVoicesPlan):
+        if plan.force_end and encoder.end_ids is None:
+            raise ValueError("the encoder has no END to end the piece with")
+        self._plan = plan
+        self._slots: Dict[int, int] = {v: i for i, v in enumerate(plan.voices)}
+        self._ticks = tf.constant(plan.ticks, tf.int32)
+        self._tokens = tf.constant(plan.tokens, tf.int32)
+        self._end_ids = encoder.end_ids
+
+    def __call__(self, logits, context: StepContext):
+        plan = self._plan
+        time = context.time
+        in_span = time < plan.end_tick
+        if context.voice in self._slots:
+            tokens = self._given_tokens(time, context.voice, context.field)
+            logits = force(logits, tokens, in_span)
+        if plan.force_end:
+            end_id = self._end_ids[context.field]
+            logits = forbid(logits, end_id, in_span)
+            logits = force(logits, tf.fill(tf.shape(time), end_id),
+                           tf.logical_not(in_span))
+        return logits
+
+    def _given_tokens(self, time, voice, field):
+        last = tf.shape(self._ticks)[0] - 1
+        index = tf.minimum(
+            tf.searchsorted(self._ticks, time, side="left"), last)
+        listed = tf.equal(tf.gather(self._ticks, index), time)
+        tokens = tf.gather(self._tokens[:, self._slots[voice], field], index)
+        if self._plan.continuation is None:
+            return tokens
+        return tf.where(listed, tokens,
+                        int(self._plan.continuation[field]))
+
+
+@CONSTRAINTS.register("voice_range")
+class VoiceRange(Constraint):
+    """Keeps each voice's pitches within a range (MIDI numbers, inclusive).
+
+    Args:
+        encoder: An encoder with `pitch_id` (duration, grid).
+        ranges: MIDI range by voice index; the default is the usual choir
+            range of soprano, alto, tenor and bass, with a tone to spare.
+    """
+
+    def __init__(self, encoder: EventEncoder,
+                 ranges: Mapping[int, Sequence[int]] = (
+                     (0, (58, 84)), (1, (52, 77)), (2, (46, 71)),
+                     (3, (38, 66)))):
+        ranges = dict(ranges)
+        self._masks = {}
+        vocab = encoder.fields[0].vocab_size
+        for voice, (low, high) in ranges.items():
+            if not 0 <= low <= high <= 127:
+                raise ValueError(f"voice_range: voice {voice}'s range "
+                                 f"{low}..{high} must lie within 0..127")
+            allowed = np.zeros(vocab, np.float32)
+            outside = [encoder.pitch_id(p) for p in range(128)
+                       if not low <= p <= high]
+            for token in outside:
+                if token is not None:
+                    allowed[token] = -1e9
+            self._masks[int(voice)] = tf.constant(allowed)
+
+    def __call__(self, logits, context):
+        mask = self._masks.get(context.voice)
+        if context.field != 0 or mask is None:
+            return logits
+        return logits + tf.cast(mask, logits.dtype)

@@ -1,0 +1,73 @@
+"""The interface of a constraint: logits and the loop's context in, logits out.
+
+Generation draws one token at a time (event by event, voice by voice, field
+by field). Before each draw the model's logits pass through a chain of
+constraints, then the sampler draws from what is left. A constraint forbids
+tokens by pushing their logits to `NEVER`, or forces one token by leaving
+only it possible; it never draws. Forcing a melody, forbidding START, ending
+pieces at END and keeping voices in range are all constraints, so the loop
+has no special cases.
+"""
+
+import abc
+import dataclasses
+from typing import Sequence
+
+import tensorflow as tf
+
+NEVER = -1e9
+
+
+@dataclasses.dataclass(frozen=True)
+class StepContext:
+    """Where the loop is when a token is about to be drawn.
+
+    Attributes:
+        voice: The voice being drawn (a Python int).
+        field: The field being drawn (a Python int).
+        step: int32 scalar, events generated so far (0 for the first).
+        time: int32 `[batch]`, start of this event in the encoder clock's
+            ticks (zeros when the encoder has no clock).
+        drawn: int32 `[batch, voices, fields]`: this event's tokens drawn so
+            far (voices before `voice`, and fields before `field` of
+            `voice`); the rest is undefined.
+    """
+
+    voice: int
+    field: int
+    step: tf.Tensor
+    time: tf.Tensor
+    drawn: tf.Tensor
+
+
+class Constraint(abc.ABC):
+    """Changes logits `[batch, vocab]` before a token is drawn."""
+
+    @abc.abstractmethod
+    def __call__(self, logits: tf.Tensor, context: StepContext) -> tf.Tensor:
+        """Returns the constrained logits, same shape and dtype."""
+
+
+def apply_chain(constraints: Sequence[Constraint], logits: tf.Tensor,
+                context: StepContext) -> tf.Tensor:
+    """Runs `logits` through every constraint, in order."""
+    for constraint in constraints:
+        logits = constraint(logits, context)
+    return logits
+
+
+def forbid(logits: tf.Tensor, token: int,
+           where: tf.Tensor = None) -> tf.Tensor:
+    """Makes `token` impossible (in the rows where `where` [batch] is True)."""
+    penalty = tf.one_hot(token, tf.shape(logits)[-1], on_value=NEVER,
+                         off_value=0.0, dtype=logits.dtype)
+    if where is None:
+        return logits + penalty
+    return logits + tf.cast(where, logits.dtype)[:, None] * penalty
+
+
+def force(logits: tf.Tensor, tokens: tf.Tensor, where: tf.Tensor) -> tf.Tensor:
+    """Leaves only `tokens` [batch] possible in the rows where `where` holds."""
+    only = tf.one_hot(tokens, tf.shape(logits)[-1], on_value=0.0,
+                      off_value=NEVER, dtype=logits.dtype)
+    return tf.where(where[:, None], only, logits)

@@ -1,0 +1,114 @@
+"""Preparing the data of a run: load the corpus, normalise, fit, encode.
+
+This is the one place where a source's pieces become encoded splits; the
+jobs in `polyframe.jobs` start from its result.
+"""
+
+import dataclasses
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+from absl import logging
+from note_seq.protobuf import music_pb2
+
+from polyframe.data import augmentation as augmentation_lib
+from polyframe.data import cache, encoded_cache
+from polyframe.data.corpus import SPLITS, Corpus, UnusableSequenceError
+from polyframe.encoding import EventEncoder
+from polyframe.errors import UserFacingError
+
+
+def prepare(source, encoder: EventEncoder,
+            augmentation: augmentation_lib.Augmentation,
+            cache_dir: Optional[str] = None) -> Dict[str, "EncodedSplit"]:
+    """Loads the source's corpus, normalises keys if asked, fits the encoder
+    on train and encodes every split (see `encode_corpus`)."""
+    corpus = source.load()
+    if augmentation.normalize_key:
+        for split in SPLITS:
+            setattr(corpus, split, [augmentation_lib.key_normalized(s)
+                                    for s in corpus.split(split)])
+    return encode_corpus(encoder, corpus, cache_dir)
+
+
+@dataclasses.dataclass
+class EncodedSplit:
+    """The pieces of one split that the encoder could represent.
+
+    Attributes:
+        sequences: The NoteSequences kept.
+        pieces: Their encodings, in the same order.
+    """
+
+    sequences: List[music_pb2.NoteSequence]
+    pieces: List[np.ndarray]
+
+
+def encode_corpus(encoder: EventEncoder, corpus: Corpus,
+                  cache_dir: Optional[str] = None) -> Dict[str, EncodedSplit]:
+    """Fits the encoder on train and encodes every split.
+
+    Pieces the encoder cannot represent are skipped and logged. The result
+    (and the fitted vocabularies) is cached under `<cache_dir>/encoded/`,
+    keyed by the exact pieces and the encoder's settings, so a rerun on the
+    same data does not encode again.
+
+    Args:
+        encoder: The unfitted encoder; it is fitted (or loaded) here.
+        corpus: The pieces.
+        cache_dir: The cache root (default: see `cache.resolve_cache_dir`).
+
+    Raises:
+        UserFacingError: if train or valid is left empty.
+    """
+    splits = {split: corpus.split(split) for split in SPLITS}
+    directory = os.path.join(
+        cache.resolve_cache_dir(cache_dir), "encoded",
+        encoded_cache.cache_key(splits, encoder)[:32])
+    found = encoded_cache.read(directory, encoder)
+    if found is not None:
+        cached, description = found
+        logging.info("reusing the encoded splits cached in %s", directory)
+    else:
+        cached = _encode_splits(encoder, corpus)
+        description = encoder.describe()
+        try:
+            encoded_cache.write(directory, encoder, cached)
+        except OSError as error:
+            logging.warning("could not cache the encoded splits in %s: %s",
+                            directory, error)
+    encoded = {split: EncodedSplit([splits[split][i] for i in positions],
+                                   list(pieces))
+               for split, (positions, pieces) in cached.items()}
+    counts = {s: len(e.pieces) for s, e in encoded.items()}
+    events = {s: int(sum(len(x) for x in e.pieces))
+              for s, e in encoded.items()}
+    logging.info("encoded pieces %s, events %s; %s", counts, events,
+                 description)
+    if not counts["train"] or not counts["valid"]:
+        raise UserFacingError(
+            f"the data has {counts['train']} training and {counts['valid']} "
+            "validation pieces after encoding; both need at least one. Use a "
+            "larger corpus or other split fractions.")
+    return encoded
+
+
+def _encode_splits(encoder: EventEncoder,
+                   corpus: Corpus) -> encoded_cache.Encoded:
+    encoder.fit(corpus.train)
+    result = {}
+    for split in SPLITS:
+        positions, pieces = [], []
+        for position, sequence in enumerate(corpus.split(split)):
+            try:
+                pieces.append(encoder.encode(sequence))
+                positions.append(position)
+            except UnusableSequenceError as error:
+                logging.info("skipped %s (%s): %s", sequence.id, split, error)
+        skipped = len(corpus.split(split)) - len(pieces)
+        if skipped:
+            logging.info("%s: %d pieces the encoder cannot represent were "
+                         "skipped", split, skipped)
+        result[split] = (positions, pieces)
+    return result

@@ -1,0 +1,68 @@
+"""Writing generated pieces: every chosen format, `samples.json`, the gallery.
+
+Samples, primer continuations and harmonisations all leave through here, so
+they get the same files: the writers chosen in `SampleConfig.writers` (all
+formats by default), a `samples.json` that says per piece what it starts
+from, how long it is and how it ended, and an `index.html` gallery.
+"""
+
+import os
+from typing import List, Sequence
+
+from absl import logging
+
+from polyframe import fileio
+from polyframe.compose import Piece
+from polyframe.experiment import Experiment
+from polyframe.model_dir import ModelDir
+
+MANIFEST = "samples.json"
+
+
+def write_pieces(pieces: Sequence[Piece], output_dir: str, prefix: str,
+                 experiment: Experiment, run: ModelDir) -> List[str]:
+    """Writes every piece in every chosen format.
+
+    Args:
+        pieces: The pieces, in the order they are numbered.
+        output_dir: The folder (created by the caller).
+        prefix: File name prefix, e.g. "sample" -> `sample_000.mid`.
+        experiment: For the encoder's voice names and the sample settings.
+        run: The model directory, for the run's metrics and config.
+
+    Returns:
+        The MIDI paths written.
+    """
+    from polyframe import writer as writer_lib  # Pulls in music21, verovio.
+    settings = experiment.sample
+    writers = writer_lib.make_writers(settings.writers, settings)
+    generated = []
+    for index, piece in enumerate(pieces):
+        stem = os.path.join(output_dir, f"{prefix}_{index:03d}")
+        metadata = piece.metadata()
+        metadata["seed"] = settings.seed
+        metadata["index"] = index
+        generated.append(writer_lib.GeneratedPiece(
+            sequence=piece.sequence, stem=stem,
+            voice_names=experiment.encoder.voice_names,
+            primer_end_time=piece.primer_end_time or None,
+            time_signature=piece.time_signature,
+            key_fifths=piece.key_fifths,
+            pickup_quarters=piece.pickup_quarters,
+            title=f"{prefix.capitalize()} {index + 1}",
+            metadata=metadata))
+    written = writer_lib.write_all(writers, generated)
+    for piece in generated:
+        logging.info("wrote %s.* (%s)", piece.stem, ", ".join(
+            f"{k}: {v}" for k, v in piece.metadata.items()
+            if k in ("primer", "num_events", "ended_by",
+                     "nll_per_generated_note")))
+    fileio.write_json(os.path.join(output_dir, MANIFEST), {
+        "pieces": [dict(p.metadata, files=sorted(
+            os.path.basename(f) for f in written.get(p.stem, [])))
+            for p in generated]})
+    from polyframe import gallery  # Deferred like the writers.
+    gallery.write_gallery(output_dir, generated, {
+        "config": os.path.basename(run.root.rstrip("/")),
+        "metrics": run.read_metrics()})
+    return [p.stem + ".mid" for p in generated]
