@@ -27,6 +27,12 @@ class EventClock(abc.ABC):
     """
 
     ticks_per_quarter: int
+    min_step_ticks: int = 1
+
+    def events_until(self, tick: int) -> int:
+        """The most events that can start before `tick`: every event
+        advances time by at least `min_step_ticks`."""
+        return -(-int(tick) // self.min_step_ticks)
 
     @abc.abstractmethod
     def initial_state(self, batch_size: int) -> ClockState:
@@ -105,6 +111,8 @@ class DurationClock(EventClock):
             self.to_ticks(d) for d in durations]
         self._duration_ticks = tf.constant(ticks + [0], tf.int32)
         self._shortest = min(ticks[first_duration_id:], default=1)
+        # Every event starts on a multiple of this, so no step is shorter.
+        self.min_step_ticks = math.gcd(*ticks[first_duration_id:]) or 1
         self._low, self._high = starting_pitch_ids
         self._rest_id = rest_id
 

@@ -144,8 +144,12 @@ class Composer:
                      np.int32))] * count)
         generator = self._generator(
             [basic.GivenVoices(self.encoder, plan)])
-        generated = generator(primers, self.settings.max_events,
-                              self.settings.seed, conditioning)
+        max_events = self.settings.max_events
+        if force_end:  # Room to reach the end of the given music, and END.
+            max_events = max(max_events, self.encoder.clock().events_until(
+                plan.end_tick) + 1)
+        generated = generator(primers, max_events, self.settings.seed,
+                              conditioning)
         return [self._with_given(generated, index, given, what)
                 for index in range(count)]
 

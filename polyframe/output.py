@@ -35,7 +35,11 @@ def write_pieces(pieces: Sequence[Piece], output_dir: str, prefix: str,
     """
     from polyframe import writer as writer_lib  # Pulls in music21, verovio.
     settings = experiment.sample
-    writers = writer_lib.make_writers(settings.writers, settings)
+    writers = settings.writers
+    if writers is None:
+        writers = writer_lib.make_writers(
+            writer_lib.DEFAULT_WRITERS,
+            {"wav": {"renderer": settings.renderer}})
     generated = []
     for index, piece in enumerate(pieces):
         stem = os.path.join(output_dir, f"{prefix}_{index:03d}")
@@ -52,15 +56,15 @@ def write_pieces(pieces: Sequence[Piece], output_dir: str, prefix: str,
             title=f"{prefix.capitalize()} {index + 1}",
             metadata=metadata))
     written = writer_lib.write_all(writers, generated)
+    fileio.write_json(os.path.join(output_dir, MANIFEST), {
+        "pieces": [dict(p.metadata, files=sorted(
+            os.path.basename(f) for f in written.get(p.stem, [])))
+            for p in generated]})
     for piece in generated:
         logging.info("wrote %s.* (%s)", piece.stem, ", ".join(
             f"{k}: {v}" for k, v in piece.metadata.items()
             if k in ("primer", "num_events", "ended_by",
                      "nll_per_generated_note")))
-    fileio.write_json(os.path.join(output_dir, MANIFEST), {
-        "pieces": [dict(p.metadata, files=sorted(
-            os.path.basename(f) for f in written.get(p.stem, [])))
-            for p in generated]})
     from polyframe import gallery  # Deferred like the writers.
     gallery.write_gallery(output_dir, generated, {
         "config": os.path.basename(run.root.rstrip("/")),

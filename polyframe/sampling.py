@@ -1,7 +1,7 @@
 """What to generate after training, or with `--mode=sample`/`harmonize`."""
 
 import dataclasses
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import tensorflow as tf
 
@@ -23,8 +23,9 @@ class SampleConfig:
         constraints: Extra constraint factories (e.g.
             `[@constraints.voice_range]`), called with `encoder=`; START and
             the END rule always apply.
-        writers: Output writer factories (registered in `writers`); None
-            writes every format.
+        writers: Output writers (registered in `writers`, e.g.
+            `[@writers.midi(), @writers.musicxml()]`); None writes every
+            format.
         seed: Seeds the draws; sample i depends on (seed, i) only.
         qpm: Tempo of the written pieces, quarter notes per minute.
         renderer: How WAVs are made: "auto", "fluidsynth", "timidity" or
@@ -36,7 +37,7 @@ class SampleConfig:
     max_events: int = 600
     sampler: Optional[Sampler] = None
     constraints: Sequence[Callable] = ()
-    writers: Optional[Sequence[Callable]] = None
+    writers: Optional[Sequence[Any]] = None
     seed: int = 1234
     qpm: float = 100.0
     renderer: str = "auto"

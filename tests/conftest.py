@@ -55,3 +55,50 @@ def bach(private_cache_dir) -> LoadedBach:
     (so command-line tests reuse it)."""
     source = BachChorales(cache_dir=str(private_cache_dir))
     return LoadedBach(source=source, corpus=source.load())
+
+
+GIN = REPO / "gin_configs"
+
+
+def _train_in_process(model_dir, *gin_args) -> None:
+    from helpers import run_in_process
+    code = run_in_process([*gin_args, f"--gin_file={GIN / 'smoke.gin'}",
+                           f"--model_dir={model_dir}", "--mode=train"])
+    assert code == 0, f"training {gin_args} failed with exit code {code}"
+
+
+@pytest.fixture(scope="session")
+def rnn_run(tmp_path_factory, bach):
+    """A tiny trained duration-RNN directory, shared by the tests."""
+    model_dir = tmp_path_factory.mktemp("runs") / "rnn"
+    _train_in_process(model_dir, f"--gin_file={GIN / 'duration_rnn.gin'}")
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def transformer_run(tmp_path_factory, bach):
+    """A tiny trained event-Transformer directory."""
+    model_dir = tmp_path_factory.mktemp("runs") / "transformer"
+    _train_in_process(model_dir,
+                      f"--gin_file={GIN / 'event_transformer.gin'}")
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def harmonizer_run(tmp_path_factory, bach):
+    """A tiny trained melody-conditioned directory."""
+    model_dir = tmp_path_factory.mktemp("runs") / "harmonizer"
+    _train_in_process(model_dir, f"--gin_file={GIN / 'harmonizer.gin'}")
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def grid_run(tmp_path_factory, bach):
+    """A tiny trained grid-encoder directory on the chorales (the JSB
+    benchmark's encoder, at 16th notes)."""
+    model_dir = tmp_path_factory.mktemp("runs") / "grid"
+    _train_in_process(
+        model_dir, f"--gin_file={GIN / 'duration_rnn.gin'}",
+        "--gin_param=Experiment.encoder = @encoders.grid()",
+        "--gin_param=models.event_rnn.embedding_sizes = {'pitch': 4}")
+    return model_dir

@@ -29,3 +29,37 @@ def error_line(process: subprocess.CompletedProcess) -> str:
     assert len(ours) == 1, process.stderr[-3000:]
     assert "Traceback" not in process.stderr, process.stderr[-3000:]
     return ours[0]
+
+
+def run_in_process(args: Sequence[str]) -> int:
+    """Runs `polyframe.main` with ARGS in this process and returns its exit
+    code (0 when it returns normally).
+
+    The one-line error goes to stderr as on the command line; read it with
+    pytest's `capsys`. Every flag is reset first and gin is cleared, so runs
+    do not leak settings into each other.
+    """
+    import gin
+    from absl import flags
+    from polyframe import main
+
+    gin.clear_config()
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["polyframe", *args])
+    try:
+        main.main([])
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    finally:
+        gin.clear_config()
+        flags.FLAGS.unparse_flags()
+    return 0
+
+
+def one_error_line(stderr: str) -> str:
+    """The single `polyframe: error:` line of an in-process run."""
+    ours = [line for line in stderr.splitlines()
+            if line.startswith("polyframe: error:")]
+    assert len(ours) == 1, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    return ours[0]

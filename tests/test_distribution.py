@@ -20,7 +20,8 @@ SCRIPT = textwrap.dedent("""
     from polyframe import plugin_loading, registries
     from polyframe.data import pipeline
     from polyframe.encoding import Field
-    from polyframe.model import EventRNN
+    from polyframe.model_dir import ModelDir
+    from polyframe_plugins.models.event_rnn import EventRNN
     from polyframe.trainer import Trainer, TrainConfig
 
     plugin_loading.load_plugins()
@@ -30,14 +31,14 @@ SCRIPT = textwrap.dedent("""
     pieces = [np.stack([rng.integers(1, 10, (n, 4)),
                         rng.integers(1, 6, (n, 4))], -1)
               for n in (5, 9, 13, 17, 21, 30, 7, 3)]
-    windows = pipeline.training_windows(pieces, 12, lambda e: e[..., 0] > 2,
+    windows = pipeline.training_windows(pieces, 12, pipeline.Framing(lambda e: e[..., 0] > 2),
                                         np.random.default_rng(1))
     cell = functools.partial(registries.CELLS.get("gru"), num_units=8)
     head = functools.partial(registries.HEADS.get("autoregressive"),
                              hidden_size=8)
 
     def one_step(strategy, initial):
-        trainer = Trainer(TrainConfig(batch_size=8), tempfile.mkdtemp(),
+        trainer = Trainer(TrainConfig(batch_size=8), ModelDir(tempfile.mkdtemp()),
                           strategy,
                           lambda: EventRNN(fields, 4, cell, head,
                                            default_embedding_size=4))

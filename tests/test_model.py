@@ -9,8 +9,10 @@ import tensorflow as tf
 from polyframe import plugin_loading, registries
 from polyframe.data import pipeline
 from polyframe.encoding import START_ID, Field
-from polyframe.model import EventRNN
-from polyframe.sampling import Generator
+from polyframe.sequence_model import without_start
+from polyframe.generation import Generator
+from polyframe_plugins.constraints.basic import ForbidStart
+from polyframe_plugins.models.event_rnn import EventRNN
 
 plugin_loading.load_plugins()
 FIELDS = (Field("pitch", 12), Field("duration", 5))
@@ -38,8 +40,8 @@ def test_autoregressive_voice_sees_only_earlier_voices_of_its_event():
     events = random_events(rng)
     changed = events.copy()
     changed[:, -1, 1] = (events[:, -1, 1] % 4) + 1  # alto of the last event
-    before = [l.numpy() for l in model.logits(tf.constant(events))]
-    after = [l.numpy() for l in model.logits(tf.constant(changed))]
+    before = [l.numpy() for l in model.logits({'events': tf.constant(events)})]
+    after = [l.numpy() for l in model.logits({'events': tf.constant(changed)})]
     for b, a in zip(before, after):
         np.testing.assert_allclose(b[:, :-1], a[:, :-1])  # earlier steps
         np.testing.assert_allclose(b[:, -1, :2], a[:, -1, :2])  # S, A
@@ -52,18 +54,25 @@ def test_independent_head_ignores_the_predicted_event():
     events = random_events(rng)
     changed = events.copy()
     changed[:, -1] = (events[:, -1] % 4) + 1
-    for b, a in zip(model.logits(tf.constant(events)),
-                    model.logits(tf.constant(changed))):
+    for b, a in zip(model.logits({'events': tf.constant(events)}),
+                    model.logits({'events': tf.constant(changed)})):
         np.testing.assert_allclose(b.numpy(), a.numpy())
 
 
 @pytest.mark.parametrize("head_name", ["autoregressive", "independent"])
-def test_start_is_never_a_target(head_name):
+def test_start_gets_no_probability_in_the_loss(head_name):
     model = make_model(head_name)
     events = random_events(np.random.default_rng(2))
-    for logits in model.logits(tf.constant(events)):
-        probabilities = tf.nn.softmax(logits).numpy()
-        assert probabilities[..., START_ID].max() < 1e-30
+    batch = {"events": tf.constant(events)}
+    raw = model.logits(batch)
+    for field, logits, losses in zip(FIELDS, raw, model.token_losses(batch)):
+        logits = logits.numpy()
+        kept = np.delete(logits, START_ID, axis=-1)  # START is not a target.
+        log_norm = np.log(np.exp(kept).sum(-1))
+        targets = events[:, 1:, :, FIELDS.index(field)]
+        picked = np.take_along_axis(logits, targets[..., None], -1)[..., 0]
+        np.testing.assert_allclose(losses.numpy(), log_norm - picked,
+                                   rtol=1e-5)
 
 
 def test_nll_sums_match_a_direct_computation():
@@ -71,9 +80,11 @@ def test_nll_sums_match_a_direct_computation():
     rng = np.random.default_rng(3)
     pieces = [random_events(rng, batch=1, length=9)[0, 1:] for _ in range(3)]
     note_starts = lambda e: e[..., 0] >= 3
-    batch = next(pipeline.whole_pieces(pieces, 8, note_starts))
+    batch = next(pipeline.whole_pieces(pieces, 8,
+                                       pipeline.Framing(note_starts)))
     sums = model.nll_sums({k: tf.constant(v) for k, v in batch.items()})
-    logits = model.logits(tf.constant(batch["events"]))
+    logits = [without_start(l, f.vocab_size) for l, f in zip(
+        model.logits({"events": tf.constant(batch["events"])}), FIELDS)]
     targets = batch["events"][:, 1:]
     expected = 0.0
     for index, field_logits in enumerate(logits):
@@ -87,37 +98,58 @@ def test_nll_sums_match_a_direct_computation():
     assert float(sums["notes"]) == sum(note_starts(p).sum() for p in pieces)
 
 
+def generator(model, sampler):
+    return Generator(model, sampler, [ForbidStart(None)])
+
+
 @pytest.mark.parametrize("head_name", ["autoregressive", "independent"])
 def test_generation_keeps_primer_is_seeded_and_never_draws_start(head_name):
     model = make_model(head_name)
     sampler = registries.SAMPLERS.get("temperature")(temperature=1.0)
-    generator = Generator(model, sampler)
+    generate = generator(model, sampler)
     rng = np.random.default_rng(4)
     primers = random_events(rng, batch=2, length=4)
-    first = generator(primers, num_events=7, seed=11)
-    assert first.shape == (2, 3 + 7, VOICES, len(FIELDS))
-    np.testing.assert_array_equal(first[:, :3], primers[:, 1:])
-    assert (first != START_ID).all()
-    np.testing.assert_array_equal(first, generator(primers, 7, seed=11))
-    assert not np.array_equal(first, generator(primers, 7, seed=12))
+    first = generate(primers, max_events=7, seed=11)
+    assert first.events.shape == (2, 3 + 7, VOICES, len(FIELDS))
+    np.testing.assert_array_equal(first.lengths, [7, 7])
+    assert not first.ended.any()  # No END in this vocabulary.
+    np.testing.assert_array_equal(first.events[:, :3], primers[:, 1:])
+    assert (first.events != START_ID).all()
+    np.testing.assert_array_equal(first.events,
+                                  generate(primers, 7, seed=11).events)
+    assert not np.array_equal(first.events,
+                              generate(primers, 7, seed=12).events)
 
 
 def test_generation_from_nothing_but_start():
     model = make_model("autoregressive", cell_name="gru")
-    generator = Generator(model, registries.SAMPLERS.get("greedy")())
+    generate = generator(model, registries.SAMPLERS.get("greedy")())
     primers = np.zeros((2, 1, VOICES, len(FIELDS)), np.int32)
-    events = generator(primers, num_events=5, seed=0)
+    events = generate(primers, max_events=5, seed=0).events
     assert events.shape == (2, 5, VOICES, len(FIELDS))
     np.testing.assert_array_equal(events[0], events[1])  # greedy, same input
 
 
 def test_greedy_generation_matches_teacher_forced_argmax():
     model = make_model("autoregressive")
-    generator = Generator(model, registries.SAMPLERS.get("greedy")())
+    generate = generator(model, registries.SAMPLERS.get("greedy")())
     primers = random_events(np.random.default_rng(5), batch=1, length=3)
-    events = generator(primers, num_events=4, seed=0)
+    events = generate(primers, max_events=4, seed=0).events
     full = np.concatenate([primers[:, :1], events], axis=1)
-    logits = model.logits(tf.constant(full))
-    for index, field_logits in enumerate(logits):
-        predicted = tf.argmax(field_logits, -1).numpy()
+    logits = model.logits({"events": tf.constant(full)})
+    for index, (field, field_logits) in enumerate(zip(FIELDS, logits)):
+        predicted = tf.argmax(without_start(field_logits, field.vocab_size),
+                              -1).numpy()
         np.testing.assert_array_equal(predicted[:, 2:], events[:, 2:, :, index])
+
+
+@pytest.mark.parametrize("head_name", ["autoregressive", "independent"])
+def test_each_sample_depends_on_the_seed_and_its_index_only(head_name):
+    model = make_model(head_name)
+    generate = generator(model, registries.SAMPLERS.get("temperature")(
+        temperature=1.0))
+    primers = np.repeat(random_events(np.random.default_rng(6), 1, 3), 4, 0)
+    four = generate(primers, max_events=6, seed=3).events
+    two = generate(primers[:2], max_events=6, seed=3).events
+    np.testing.assert_array_equal(two, four[:2])
+    assert not np.array_equal(four[0], four[1])  # Rows draw differently.

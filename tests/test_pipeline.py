@@ -14,6 +14,9 @@ def note_starts(events):
     return events[..., 0] != before
 
 
+FRAMING = pipeline.Framing(note_starts)
+
+
 def pieces(seed=0):
     rng = np.random.default_rng(seed)
     return [rng.integers(1, 4, (n, 4, 2)).astype(np.int32)
@@ -23,7 +26,7 @@ def pieces(seed=0):
 @pytest.mark.parametrize("seed", range(5))
 def test_windows_make_every_event_a_target_exactly_once(seed):
     data = pieces()
-    windows = pipeline.training_windows(data, 8, note_starts,
+    windows = pipeline.training_windows(data, 8, FRAMING,
                                         np.random.default_rng(seed))
     assert windows["events"].shape[1:] == (9, 4, 2)
     assert windows["mask"].sum() == sum(len(p) for p in data)
@@ -42,7 +45,7 @@ def test_window_offsets_change_with_the_epoch_seed():
     data = pieces()
 
     def window_lengths(seed):
-        windows = pipeline.training_windows(data, 8, note_starts,
+        windows = pipeline.training_windows(data, 8, FRAMING,
                                             np.random.default_rng(seed))
         return sorted(windows["mask"].sum(1).tolist())
 
@@ -52,7 +55,7 @@ def test_window_offsets_change_with_the_epoch_seed():
 
 def test_whole_pieces_start_with_start_and_mask_padding():
     data = pieces()
-    batches = list(pipeline.whole_pieces(data, 2, note_starts))
+    batches = list(pipeline.whole_pieces(data, 2, FRAMING))
     assert sum(len(b["mask"]) for b in batches) == len(data)
     for batch in batches:
         assert (batch["events"][:, 0] == START_ID).all()
@@ -62,8 +65,39 @@ def test_whole_pieces_start_with_start_and_mask_padding():
 
 
 def test_datasets_drop_the_last_partial_batch():
-    windows = pipeline.training_windows(pieces(), 8, note_starts,
+    windows = pipeline.training_windows(pieces(), 8, FRAMING,
                                         np.random.default_rng(0))
     batches = list(pipeline.to_dataset(windows, 4))
     assert len(batches) == len(windows["mask"]) // 4
     assert all(b["events"].shape[0] == 4 for b in batches)
+
+
+def test_end_row_is_the_last_target_and_marked():
+    data = pieces()
+    end_row = np.full((4, 2), 9, np.int32)
+    framing = pipeline.Framing(note_starts, end_row=end_row)
+    windows = pipeline.training_windows(data, 8, framing,
+                                        np.random.default_rng(0))
+    assert windows["mask"].sum() == sum(len(p) + 1 for p in data)
+    assert windows["end"].sum() == len(data)
+    ends = windows["events"][:, 1:][windows["end"] == 1]
+    assert (ends == end_row).all()
+    # END starts no note, and padding is never an END.
+    assert (windows["notes"][windows["end"] == 1] == 0).all()
+    assert (windows["end"][windows["mask"] == 0] == 0).all()
+
+
+def test_times_and_melody_features_follow_the_targets():
+    data = pieces()
+    framing = pipeline.Framing(
+        note_starts, end_row=np.full((4, 2), 9, np.int32),
+        times=lambda p: np.arange(len(p) + 1, dtype=np.float32) * 0.5,
+        melody=lambda p: (np.full(len(p), 60, np.int32),
+                          np.zeros((len(p), 2), np.float32)))
+    batch = next(pipeline.whole_pieces(data[-1:], 1, framing))
+    length = len(data[-1])
+    # Target t (event t, then END) starts at t / 2 quarters.
+    np.testing.assert_allclose(batch["times"][0],
+                               np.arange(length + 1) * 0.5)
+    assert batch["melody_pitch"].shape == (1, 64)  # 41 notes, bucketed
+    assert (batch["melody_pitch"][0, length:] == 129).all()

@@ -10,8 +10,9 @@ from polyframe import plugin_loading, registries
 from polyframe.data import pipeline
 from polyframe.distribution import make_strategy
 from polyframe.encoding import Field
-from polyframe.model import EventRNN
+from polyframe.model_dir import ModelDir
 from polyframe.trainer import Trainer, TrainConfig
+from polyframe_plugins.models.event_rnn import EventRNN
 
 plugin_loading.load_plugins()
 FIELDS = (Field("pitch", 8), Field("duration", 4))
@@ -19,6 +20,9 @@ FIELDS = (Field("pitch", 8), Field("duration", 4))
 
 def note_starts(events):
     return events[..., 0] >= 3
+
+
+FRAMING = pipeline.Framing(note_starts)
 
 
 def scale_pieces(count, length=24, seed=0):
@@ -41,7 +45,7 @@ def make_trainer(model_dir, **overrides):
     cell = functools.partial(registries.CELLS.get("lstm"), num_units=16)
     head = functools.partial(registries.HEADS.get("autoregressive"),
                              hidden_size=16)
-    return Trainer(config, str(model_dir), make_strategy("cpu"),
+    return Trainer(config, ModelDir(str(model_dir)), make_strategy("cpu"),
                    lambda: EventRNN(FIELDS, 4, cell, head,
                                     default_embedding_size=4))
 
@@ -49,16 +53,16 @@ def make_trainer(model_dir, **overrides):
 def fit(trainer, train, valid):
     trainer.restore_latest()
     trainer.fit(
-        lambda rng: pipeline.training_windows(train, 8, note_starts, rng),
-        lambda: pipeline.whole_pieces(valid, 8, note_starts))
+        lambda rng: pipeline.training_windows(train, 8, FRAMING, rng),
+        lambda: pipeline.whole_pieces(valid, 8, FRAMING))
 
 
 def test_learns_and_keeps_the_best_checkpoint_apart(tmp_path):
     train, valid = scale_pieces(12), scale_pieces(3, seed=1)
     trainer = make_trainer(tmp_path, max_epochs=4)
-    before = trainer.evaluate(pipeline.whole_pieces(valid, 8, note_starts))
+    before = trainer.evaluate(pipeline.whole_pieces(valid, 8, FRAMING))
     fit(trainer, train, valid)
-    after = trainer.evaluate(pipeline.whole_pieces(valid, 8, note_starts))
+    after = trainer.evaluate(pipeline.whole_pieces(valid, 8, FRAMING))
     assert after["nll_per_event"] < 0.5 * before["nll_per_event"]
     assert after["num_events"] == 3 * 24
     best = tf.train.latest_checkpoint(str(tmp_path / "best"))
