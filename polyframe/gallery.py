@@ -69,6 +69,7 @@ def write_gallery(output_dir: str, pieces: Sequence[GeneratedPiece],
             "<head>",
             '<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            '<link rel="icon" href="data:,">',  # No favicon request.
             f"<title>{_text(title)}</title>",
             f"<style>\n{_STYLE}\n</style>",
             "</head>",
@@ -127,13 +128,15 @@ def _summary(piece: GeneratedPiece) -> str:
     primer = piece.metadata.get("primer")
     if primer is None:
         primer = "nothing given" if piece.primer_end_time is None else "a given opening"
-    quarters = piece.metadata.get("length_quarters", piece.length_quarters)
-    quarters = float(quarters)
-    bars = max(0.0, quarters - float(piece.pickup_quarters)) / float(piece.bar_quarters)
+    quarters = float(piece.metadata.get("length_quarters", piece.length_quarters))
+    after_pickup = max(0.0, quarters - float(piece.pickup_quarters))
+    bars = math.ceil(after_pickup / float(piece.bar_quarters) - 1e-9)
+    metre = "{}/{}".format(*piece.time_signature)
+    pickup = "a pickup and " if piece.pickup_quarters else ""
     seconds = quarters * 60.0 / piece.qpm
     return (f"Starts from: {primer}. Length: {quarters:g} quarters "
-            f"({bars:.3g} bars of {piece.time_signature[0]}/{piece.time_signature[1]}, "
-            f"{seconds:.1f} s).")
+            f"({pickup}{bars} bar{'s' if bars != 1 else ''} of {metre}), "
+            f"{seconds:.1f} s.")
 
 
 def _metric_rows(metrics: Mapping[str, Any]) -> List[Tuple[str, str]]:

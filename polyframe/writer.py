@@ -229,7 +229,8 @@ def make_writers(names: Sequence[str] = DEFAULT_WRITERS,
     """Builds registered writers by name.
 
     Args:
-        names: Names in `WRITERS` (plugins are loaded first).
+        names: Names in `WRITERS`; plugins are loaded first unless all are
+            registered already.
         options: Constructor arguments by writer name, e.g.
             `{"wav": {"renderer": "builtin"}}`.
 
@@ -238,7 +239,8 @@ def make_writers(names: Sequence[str] = DEFAULT_WRITERS,
     """
     from polyframe.plugin_loading import load_plugins
     from polyframe.registries import WRITERS
-    load_plugins()
+    if any(name not in WRITERS for name in names):
+        load_plugins()
     options = options or {}
     return [WRITERS.get(name)(**dict(options.get(name, {}))) for name in names]
 

@@ -1,0 +1,1 @@
+"""Output writers: each module registers one format in `WRITERS`."""

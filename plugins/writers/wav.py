@@ -1,0 +1,63 @@
+"""The `wav` writer: the piece's MIDI file rendered to audio.
+
+Renders `<stem>.mid` (written first by the `midi` writer when both are
+chosen) with `polyframe.audio.render_wav`: FluidSynth or TiMidity with a
+General MIDI soundfont when installed, else a built-in synthesizer.
+"""
+
+import dataclasses
+import os
+import tempfile
+from typing import List, Optional
+
+from polyframe import audio
+from polyframe.registries import WRITERS
+from polyframe.writer import GeneratedPiece, Writer
+from polyframe_plugins.writers.midi import MidiWriter
+
+
+@WRITERS.register("wav")
+class WavWriter(Writer):
+    """Writes `<stem>.wav` from `<stem>.mid`.
+
+    When `<stem>.mid` does not exist (the `midi` writer was not chosen), a
+    MIDI file is written with the `midi` writer's defaults into a temporary
+    folder and rendered from there.
+
+    Args:
+        renderer: "auto" (the best installed), "fluidsynth", "timidity" or
+            "builtin" (see `polyframe.audio.render_wav`).
+        sample_rate: Samples per second.
+        soundfont: A General MIDI .sf2 for the external renderers; None picks
+            the first installed.
+        timeout_s: How long an external renderer may run per piece.
+    """
+
+    extension = ".wav"
+    reads = (".mid",)
+
+    def __init__(self, renderer: str = audio.AUTO, sample_rate: int = 22050,
+                 soundfont: Optional[str] = None, timeout_s: float = 300.0):
+        self.renderer = renderer
+        self.sample_rate = sample_rate
+        self.soundfont = soundfont
+        self.timeout_s = timeout_s
+
+    def write(self, piece: GeneratedPiece) -> List[str]:
+        midi_path = piece.stem + MidiWriter.extension
+        if os.path.isfile(midi_path):
+            return [self._render(midi_path, piece)]
+        with tempfile.TemporaryDirectory() as folder:
+            temporary = dataclasses.replace(
+                    piece, stem=os.path.join(folder, "piece"))
+            return [self._render(MidiWriter().write(temporary)[0], piece)]
+
+    def _render(self, midi_path: str, piece: GeneratedPiece) -> str:
+        path = self.path(piece)
+        audio.render_wav(midi_path, path, sample_rate=self.sample_rate,
+                         renderer=self.renderer, soundfont=self.soundfont,
+                         timeout_s=self.timeout_s)  # It logs the renderer used.
+        return path
+
+    def __repr__(self) -> str:
+        return f"WavWriter(renderer={self.renderer!r})"
