@@ -1,0 +1,129 @@
+"""`--mode=sample`: primers from the user's files, pieces that end at END,
+seeds that make sample i the same whatever the number of samples, and model
+directories saved before the model registry existed."""
+
+import fractions
+import json
+import shutil
+
+import pretty_midi
+import pytest
+
+from helpers import one_error_line, run_in_process
+from test_harmonize import QPM, melody_midi, notes_of
+
+Fraction = fractions.Fraction
+
+
+def sample(run, out, *extra):
+    return run_in_process(["--mode=sample", f"--model_dir={run}",
+                           f"--output_dir={out}", *extra])
+
+
+def two_part_primer(path):
+    """Soprano and bass, named, over two bars of 4/4."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    for name, notes in (("Soprano", [(72, 0, 2), (71, 2, 4), (72, 4, 8)]),
+                        ("Bass", [(48, 0, 4), (43, 4, 6), (48, 6, 8)])):
+        track = pretty_midi.Instrument(0, name=name)
+        for pitch, start, end in notes:
+            track.notes.append(pretty_midi.Note(80, pitch, start / 2, end / 2))
+        midi.instruments.append(track)
+    midi.write(str(path))
+    return path
+
+
+def test_every_sample_continues_the_whole_primer(rnn_run, tmp_path):
+    out = tmp_path / "out"
+    primer = two_part_primer(tmp_path / "primer.mid")
+    assert sample(rnn_run, out, f"--primer={primer}", "--num_samples=2") == 0
+    for index in range(2):
+        midi = out / f"sample_{index:03d}.mid"
+        soprano = notes_of(midi, "Soprano")
+        bass = notes_of(midi, "Bass")
+        assert soprano[:3] == [(72, 0, 2), (71, 2, 4), (72, 4, 8)]
+        assert bass[:3] == [(48, 0, 4), (43, 4, 6), (48, 6, 8)]
+        # Alto and tenor were generated over the primer's span.
+        assert any(start < 8 for _, start, _ in notes_of(midi, "Alto"))
+        assert any(start < 8 for _, start, _ in notes_of(midi, "Tenor"))
+    entries = json.loads((out / "samples.json").read_text())["pieces"]
+    assert all(e["primer"].startswith("primer: primer.mid") for e in entries)
+
+
+def test_an_inline_primer_is_a_soprano_to_continue(rnn_run, tmp_path):
+    out = tmp_path / "out"
+    assert sample(rnn_run, out, "--primer=E5:1 D5:1 C5:2",
+                  "--num_samples=1") == 0
+    assert notes_of(out / "sample_000.mid", "Soprano")[:3] == [
+        (76, 0, 1), (74, 1, 2), (72, 2, 4)]
+
+
+def test_a_bad_primer_is_one_line_and_writes_nothing(rnn_run, tmp_path,
+                                                     capsys):
+    out = tmp_path / "out"
+    assert sample(rnn_run, out, "--primer=E5:1 X5:1") == 2
+    assert "unknown note name" in one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_sample_i_depends_on_the_seed_and_i_only(rnn_run, tmp_path):
+    small, large = tmp_path / "small", tmp_path / "large"
+    assert sample(rnn_run, small, "--seed=7", "--num_samples=1",
+                  "--temperature=1.0") == 0
+    assert sample(rnn_run, large, "--seed=7", "--num_samples=3",
+                  "--temperature=1.0") == 0
+    first = [notes_of(small / "sample_000.mid", v)
+             for v in ("Soprano", "Alto", "Tenor", "Bass")]
+    again = [notes_of(large / "sample_000.mid", v)
+             for v in ("Soprano", "Alto", "Tenor", "Bass")]
+    other = [notes_of(large / "sample_001.mid", v)
+             for v in ("Soprano", "Alto", "Tenor", "Bass")]
+    assert first == again
+    assert first != other
+
+
+def test_samples_json_says_how_each_piece_ended(rnn_run, tmp_path):
+    out = tmp_path / "out"
+    assert sample(rnn_run, out, "--num_samples=2",
+                  "--gin_param=SampleConfig.max_events = 5") == 0
+    entries = json.loads((out / "samples.json").read_text())["pieces"]
+    for entry in entries:
+        # Four primer events (smoke.gin) and at most five generated ones.
+        assert entry["num_events"] <= 4 + 5
+        assert (entry["ended_by"] == "max_events") == (
+            entry["num_events"] == 9)
+
+
+def test_a_directory_from_before_the_models_registry_still_samples(
+        rnn_run, tmp_path, caplog):
+    old = tmp_path / "old_run"
+    shutil.copytree(rnn_run, old)
+    config = old / "config.gin"
+    text = config.read_text().replace("@models.event_rnn", "@EventRNN")
+    text = text.replace("models.event_rnn.", "EventRNN.")
+    config.write_text(text + "\nSampleConfig.num_events = 6\n")
+    out = tmp_path / "out"
+    assert sample(old, out, "--num_samples=1") == 0
+    assert (out / "sample_000.mid").exists()
+    assert "migrated" in caplog.text
+    assert (old / "config.gin.orig").read_text().count("@EventRNN") == 1
+    migrated = config.read_text()
+    assert "@models.event_rnn" in migrated and "EventRNN." not in migrated
+    assert "SampleConfig.max_events = 6" in migrated
+
+
+def test_constraints_from_gin_reach_the_loop(rnn_run, tmp_path):
+    out = tmp_path / "out"
+    ranges = "{0: (60, 64), 1: (55, 59), 2: (50, 54), 3: (40, 44)}"
+    assert sample(rnn_run, out, "--num_samples=2", "--temperature=1.0",
+                  "--gin_param=SampleConfig.primer_events = 0",
+                  "--gin_param=SampleConfig.constraints = "
+                  "[@constraints.voice_range]",
+                  f"--gin_param=constraints.voice_range.ranges = {ranges}"
+                  ) == 0
+    bounds = {"Soprano": (60, 64), "Alto": (55, 59), "Tenor": (50, 54),
+              "Bass": (40, 44)}
+    for index in range(2):
+        for voice, (low, high) in bounds.items():
+            notes = notes_of(out / f"sample_{index:03d}.mid", voice)
+            assert all(low <= pitch <= high for pitch, _, _ in notes)
