@@ -18,6 +18,7 @@ MusicXML writers, both using this grid, agree note for note.
 import abc
 import dataclasses
 import fractions
+import numbers
 import os
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -97,10 +98,13 @@ class GeneratedPiece:
 
     def __post_init__(self):
         numerator, denominator = self.time_signature
-        if not all(isinstance(x, int) and x > 0 for x in (numerator, denominator)):
+        if not all(isinstance(x, numbers.Integral) and not isinstance(x, bool)
+                   and x > 0 for x in (numerator, denominator)):
             raise ValueError("time_signature must be two positive integers, got "
                              f"{self.time_signature!r}.")
-        self.time_signature = (numerator, denominator)
+        self.time_signature = (int(numerator), int(denominator))
+        if self.key_fifths is not None:
+            self.key_fifths = int(self.key_fifths)
         self.pickup_quarters = Fraction(self.pickup_quarters).limit_denominator(
                 TICKS_PER_QUARTER)
         if not 0 <= self.pickup_quarters < self.bar_quarters:
