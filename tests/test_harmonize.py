@@ -22,9 +22,12 @@ INLINE_NOTES = [(67, 0, 2), (69, 2, 3), (71, 3, 5), (72, 6, 7),
 
 
 def notes_of(midi_path, track):
-    """`(pitch, onset, end)` in quarters of one named track."""
+    """`(pitch, onset, end)` in quarters of one named track (none if the
+    voice is silent, which writes no track)."""
     midi = pretty_midi.PrettyMIDI(str(midi_path))
-    instrument = next(i for i in midi.instruments if i.name == track)
+    instrument = next((i for i in midi.instruments if i.name == track), None)
+    if instrument is None:
+        return []
     per_quarter = QPM / 60.0
     return [(n.pitch, Fraction(n.start * per_quarter).limit_denominator(96),
              Fraction(n.end * per_quarter).limit_denominator(96))
