@@ -1,6 +1,6 @@
 r"""Training throughput: the raw-op LSTM model against the same model on Keras.
 
-Both models are `EventRNN`s with identical embeddings and autoregressive head,
+Both models are `models.event_rnn`s with identical embeddings and autoregressive head,
 trained by the same `Trainer` step (forward, backward, Adam with clipping) on
 the same batches of real chorale windows; only the recurrent layer differs:
 polyframe's `lstm` cell (raw TF ops) or `tf.keras.layers.LSTM`. Timings are
@@ -30,9 +30,10 @@ from polyframe import plugin_loading, registries  # noqa: E402
 from polyframe.cell import RecurrentCell  # noqa: E402
 from polyframe.data import pipeline  # noqa: E402
 from polyframe.distribution import make_strategy  # noqa: E402
-from polyframe.experiment import encode_corpus  # noqa: E402
-from polyframe.model import EventRNN  # noqa: E402
+from polyframe.data.prepare import encode_corpus  # noqa: E402
+from polyframe.model_dir import ModelDir  # noqa: E402
 from polyframe.trainer import Trainer, TrainConfig  # noqa: E402
+from polyframe_plugins.models.event_rnn import EventRNN  # noqa: E402
 
 flags.DEFINE_integer("steps", 30, "Timed training steps per measurement.")
 flags.DEFINE_integer("repeats", 3, "Interleaved measurements per variant.")
@@ -70,7 +71,7 @@ def chorale_windows(encoder_seed: int = 0):
     encoder = registries.ENCODERS.get("duration")()
     encoded = encode_corpus(encoder, source.load())
     windows = pipeline.training_windows(
-        encoded["train"].pieces, 40, encoder.note_starts,
+        encoded["train"].pieces, 40, pipeline.framing_for(encoder),
         np.random.default_rng(encoder_seed))
     return encoder, windows
 
@@ -79,7 +80,8 @@ def make_trainer(cell_factory, encoder, jit: bool, model_dir: str) -> Trainer:
     head = functools.partial(registries.HEADS.get("autoregressive"),
                              hidden_size=256)
     return Trainer(
-        TrainConfig(jit_compile=jit), model_dir, make_strategy("cpu"),
+        TrainConfig(jit_compile=jit), ModelDir(model_dir),
+        make_strategy("cpu"),
         lambda: EventRNN(encoder.fields, encoder.num_voices, cell_factory,
                          head, embedding_sizes={"pitch": 32, "duration": 10}))
 

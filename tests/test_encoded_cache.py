@@ -8,7 +8,7 @@ from note_seq.protobuf import music_pb2
 
 from polyframe import plugin_loading, registries
 from polyframe.data.corpus import Corpus
-from polyframe.experiment import encode_corpus
+from polyframe.data.prepare import encode_corpus
 
 plugin_loading.load_plugins()
 

@@ -22,7 +22,7 @@ def assert_failed_cleanly(process, model_dir, *expected):
 
 def test_unknown_component_names_registry_choices_and_closest(model_dir):
     process = run_main([f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
-                        "--gin_param=EventRNN.cell = @cells.lstmm",
+                        "--gin_param=models.event_rnn.cell = @cells.lstmm",
                         f"--model_dir={model_dir}"])
     assert_failed_cleanly(process, model_dir, "unknown cells component "
                           "'lstmm'", "Did you mean 'lstm'?", "gru",
@@ -39,7 +39,7 @@ def test_unknown_binding_target_is_explained(model_dir):
 
 def test_gin_syntax_error_gives_file_and_line(model_dir, tmp_path):
     broken = tmp_path / "broken.gin"
-    broken.write_text("EventRNN.num_layers = 2\nEventRNN.dropout = = 0.1\n")
+    broken.write_text("models.event_rnn.num_layers = 2\nmodels.event_rnn.dropout = = 0.1\n")
     process = run_main([f"--gin_file={DURATION_RNN}",
                         f"--gin_file={broken}", f"--model_dir={model_dir}"])
     assert_failed_cleanly(process, model_dir, "gin syntax error",

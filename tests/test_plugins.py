@@ -94,7 +94,7 @@ def test_plugin_cell_trains_when_selected_from_gin(installed_plugin,
     experiment.write_text(textwrap.dedent(f"""\
         include '{DURATION_RNN}'
         include '{SMOKE}'
-        EventRNN.cell = @cells.elman
+        models.event_rnn.cell = @cells.elman
         cells.elman.num_units = 12
         """))
     model_dir = tmp_path / "run"
@@ -108,7 +108,7 @@ def test_plugin_cell_trains_when_selected_from_gin(installed_plugin,
 
 def test_without_the_package_the_name_is_unknown(tmp_path):
     process = run_main([f"--gin_file={DURATION_RNN}",
-                        "--gin_param=EventRNN.cell = @cells.elman",
+                        "--gin_param=models.event_rnn.cell = @cells.elman",
                         f"--model_dir={tmp_path / 'run'}"])
     assert process.returncode == 2
     assert "unknown cells component 'elman'" in process.stderr
@@ -124,7 +124,7 @@ def test_gin_file_can_import_a_plugin_module(tmp_path):
         import my_cells
         include '{DURATION_RNN}'
         include '{SMOKE}'
-        EventRNN.cell = @cells.my_elman
+        models.event_rnn.cell = @cells.my_elman
         """))
     model_dir = tmp_path / "run"
     process = run_main([f"--gin_file={experiment}", "--mode=train",
