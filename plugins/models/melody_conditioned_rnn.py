@@ -1,0 +1,300 @@
+"""A harmoniser: an event RNN that sees the whole melody, future included.
+
+A causal event model that harmonises a given melody is blind to where the
+melody goes: choosing the alto at bar 3 it cannot know that the melody
+cadences at bar 4. This model reads the melody as a separate input and
+encodes it with a backward (optionally also a forward) recurrent pass over
+its notes, so every melody note carries a summary of itself and of
+everything after it. At every event the model looks up the melody note
+sounding at that event's start time and feeds that summary, with a few
+timing features, to its cell stack and to its head.
+
+What it sees, per target event at time `times[b, t]` (quarters):
+
+* the embedded input event (row t, as in `EventRNN`), causal in events;
+* the vector of the melody note sounding at `times[b, t]` (onset <= time <
+  onset + duration), which summarises that note and all later ones;
+* quarters since that note began, whether it begins exactly at this event,
+  and quarters until it ends (when the next melody note or rest begins),
+  each distance as log2(1 + quarters).
+
+Each melody note enters the encoder as its pitch embedding (MIDI pitch, rest
+or padding) and log2 of its duration. Its position in the bar is not used:
+the features do not say where bars begin.
+
+Melody features come only from the batch's `melody_pitch` and
+`melody_timing` (the notes and rests of `melody_voice`), never from that
+voice's column of the event array. The event column has HOLD rows wherever
+*another* voice moves, so reading it ahead of time would leak the other
+voices' rhythm, which is exactly what the model must predict; the melody's
+own notes say nothing about the other voices.
+
+The melody encoder runs on the real notes only: the backward pass reverses
+the first `length` notes of each piece (`tf.reverse_sequence`), so
+`MELODY_PAD` notes at the end never change a real note's vector.
+"""
+
+import math
+from typing import Callable, Mapping, NamedTuple, Optional, Sequence
+
+import tensorflow as tf
+
+from polyframe.cell import RecurrentCell
+from polyframe.encoding import Field
+from polyframe.head import Head
+from polyframe.layers import VoiceEmbedding
+from polyframe.registries import MODELS
+from polyframe.sequence_model import (MELODY, MELODY_PAD, MELODY_VOCAB, TIMES,
+                                      SequenceModel)
+
+# Timing features per event: since the note began, note starts here, until
+# it ends.
+_NUM_TIMING_FEATURES = 3
+# The onset given to padding notes, so that `searchsorted` never lands on one.
+_FAR_AWAY = 1e9
+# Durations are floored here (a 64th note) before taking log2.
+_MIN_DURATION = 1.0 / 16.0
+
+
+class MelodyMemory(NamedTuple):
+    """The encoded melody, kept in the generation state as a plain tuple.
+
+    Attributes:
+        vectors: `[B, M, melody_width]`, one summary per melody note (zero
+            for padding).
+        onsets: `[B, M]` onsets in quarters; padding notes lie far away.
+        ends: `[B, M]` onset + duration in quarters.
+        lengths: `[B]` int32, how many notes are real.
+    """
+
+    vectors: tf.Tensor
+    onsets: tf.Tensor
+    ends: tf.Tensor
+    lengths: tf.Tensor
+
+
+@MODELS.register("melody_conditioned_rnn")
+class MelodyConditionedRNN(SequenceModel):
+    """An event RNN conditioned on an encoding of the whole melody.
+
+    Args:
+        fields: The encoder's fields.
+        num_voices: Voices per event.
+        cell: Factory `cell(input_size=..., name=...)` of a `RecurrentCell`
+            for the event stack, e.g. the registered `lstm` class.
+        head: Factory of a `Head`, called with fields, voices and widths; its
+            `inputs` are the embedded event and the melody context.
+        num_layers: How many event cells are stacked.
+        embedding_sizes: Event embedding width by field name; fields not
+            named get `default_embedding_size`.
+        default_embedding_size: See above.
+        dropout: Dropout rate between layers, on the melody note vectors
+            and before the head, in training.
+        melody_cell: Factory of the melody encoder's cell, called as
+            `melody_cell(input_size=..., num_units=melody_units, name=...)`;
+            `None` uses `cell`.
+        melody_embedding_size: Width of the melody pitch embedding (MIDI
+            pitches, rest and padding).
+        melody_units: Width of each melody pass (`num_units` of its cell).
+        bidirectional: Whether a forward pass over the melody is added to
+            the backward one, so that each note also summarises what came
+            before it. Off by default: the events before a step already
+            show the melody's past, and the forward pass costs time.
+        melody_voice: The voice the melody features are taken from.
+        name: Name scope of the variables.
+
+    Raises:
+        ValueError: for a size or rate out of range, naming the argument.
+    """
+
+    features = (TIMES, MELODY)
+
+    def __init__(self, fields: Sequence[Field], num_voices: int,
+                 cell: Callable[..., RecurrentCell],
+                 head: Callable[..., Head], num_layers: int = 1,
+                 embedding_sizes: Optional[Mapping[str, int]] = None,
+                 default_embedding_size: int = 32, dropout: float = 0.0,
+                 melody_cell: Optional[Callable[..., RecurrentCell]] = None,
+                 melody_embedding_size: int = 32, melody_units: int = 64,
+                 bidirectional: bool = False, melody_voice: int = 0,
+                 name: str = "melody_conditioned_rnn"):
+        super().__init__(fields, num_voices, name=name)
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if default_embedding_size < 1:
+            raise ValueError("default_embedding_size must be at least 1, got "
+                             f"{default_embedding_size}")
+        if melody_embedding_size < 1:
+            raise ValueError("melody_embedding_size must be at least 1, got "
+                             f"{melody_embedding_size}")
+        if melody_units < 1:
+            raise ValueError(
+                f"melody_units must be at least 1, got {melody_units}")
+        if not 0 <= melody_voice < self.num_voices:
+            raise ValueError(
+                f"melody_voice must be in [0, {self.num_voices}) for "
+                f"{self.num_voices} voices, got {melody_voice}")
+        sizes = dict(embedding_sizes or {})
+        self.dropout = float(dropout)
+        self.melody_voice = int(melody_voice)
+        self.bidirectional = bool(bidirectional)
+        melody_cell = melody_cell or cell
+        with self.name_scope:
+            self.embedding = VoiceEmbedding(
+                self.fields, self.num_voices,
+                [sizes.get(f.name, default_embedding_size)
+                 for f in self.fields])
+            self.melody_embedding = tf.Variable(
+                tf.random.normal([MELODY_VOCAB, melody_embedding_size],
+                                 stddev=melody_embedding_size ** -0.5),
+                name="melody_embedding")
+            melody_input = melody_embedding_size + 1  # + log2 duration
+            self.backward = melody_cell(input_size=melody_input,
+                                        num_units=melody_units,
+                                        name="melody_backward")
+            self.forward = None
+            if self.bidirectional:
+                self.forward = melody_cell(input_size=melody_input,
+                                           num_units=melody_units,
+                                           name="melody_forward")
+            self.melody_width = self.backward.num_units * (
+                2 if self.bidirectional else 1)
+            self.context_size = self.melody_width + _NUM_TIMING_FEATURES
+            self.input_size = self.embedding.output_size + self.context_size
+            self.cells = []
+            width = self.input_size
+            for layer in range(num_layers):
+                self.cells.append(cell(input_size=width, name=f"layer_{layer}"))
+                width = self.cells[-1].num_units
+            self.head = head(fields=self.fields, num_voices=self.num_voices,
+                             state_size=width, input_size=self.input_size)
+
+    # The melody.
+
+    def encode_melody(self, pitch: tf.Tensor, timing: tf.Tensor,
+                      training: bool = False) -> MelodyMemory:
+        """Summarises every melody note with what follows (and precedes) it.
+
+        Args:
+            pitch: `[B, M]` int32 MELODY_VOCAB ids; `MELODY_PAD` only at the end.
+            timing: `[B, M, 2]` onset and duration in quarters.
+            training: Whether dropout is active.
+        """
+        pitch = tf.convert_to_tensor(pitch, tf.int32)
+        timing = tf.cast(timing, tf.float32)
+        real = tf.not_equal(pitch, MELODY_PAD)
+        real_f = tf.cast(real, tf.float32)
+        lengths = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
+        onsets, durations = timing[..., 0], timing[..., 1]
+        log_duration = tf.math.log(
+            tf.maximum(durations, _MIN_DURATION)) / math.log(2.0)
+        inputs = tf.concat([tf.gather(self.melody_embedding, pitch),
+                            (log_duration * real_f)[..., None]], axis=-1)
+        reversed_inputs = tf.reverse_sequence(inputs, lengths, seq_axis=1,
+                                              batch_axis=0)
+        backward, _ = self.backward.run(reversed_inputs)
+        vectors = tf.reverse_sequence(backward, lengths, seq_axis=1,
+                                      batch_axis=0)
+        if self.forward is not None:
+            forward, _ = self.forward.run(inputs)
+            vectors = tf.concat([vectors, forward], axis=-1)
+        vectors *= real_f[..., None]
+        if training and self.dropout > 0:
+            vectors = tf.nn.dropout(vectors, self.dropout)
+        far = tf.fill(tf.shape(onsets), _FAR_AWAY)
+        return MelodyMemory(vectors, tf.where(real, onsets, far),
+                            tf.where(real, onsets + durations, far), lengths)
+
+    def melody_context(self, memory: MelodyMemory,
+                       times: tf.Tensor) -> tf.Tensor:
+        """The melody as seen from events starting at `times` `[B, T]`.
+
+        Returns:
+            `[B, T, context_size]`: the vector of the note sounding at each
+            time (the last one with onset <= time), quarters since it began,
+            whether it begins at this time, and quarters until it ends.
+            All zero for a piece without melody notes.
+        """
+        times = tf.cast(times, tf.float32)
+        sounding = tf.searchsorted(memory.onsets, times, side="right") - 1
+        last = tf.maximum(memory.lengths - 1, 0)[:, None]
+        index = tf.clip_by_value(sounding, 0, last)
+        vectors = tf.gather(memory.vectors, index, batch_dims=1)
+        onset = tf.gather(memory.onsets, index, batch_dims=1)
+        end = tf.gather(memory.ends, index, batch_dims=1)
+        since = tf.maximum(times - onset, 0.0)
+        until = tf.maximum(end - times, 0.0)
+        starts = tf.cast(tf.abs(times - onset) < 1e-4, tf.float32)
+        timing = tf.stack([tf.math.log1p(since) / math.log(2.0), starts,
+                           tf.math.log1p(until) / math.log(2.0)], axis=-1)
+        has_melody = tf.cast(memory.lengths > 0, tf.float32)[:, None, None]
+        return tf.concat([vectors, timing], axis=-1) * has_melody
+
+    # Training.
+
+    def _run_cells(self, inputs: tf.Tensor, training: bool = False):
+        """Runs the cell stack over `[batch, time, input_size]`."""
+        outputs, final_states = inputs, []
+        for cell in self.cells:
+            outputs, final = cell.run(outputs)
+            final_states.append(tuple(final))
+            if training and self.dropout > 0:
+                outputs = tf.nn.dropout(outputs, self.dropout)
+        return outputs, final_states
+
+    def _inputs(self, events: tf.Tensor, memory: MelodyMemory,
+                times: tf.Tensor) -> tf.Tensor:
+        """Embedded events `[B, T, V, F]` joined with the melody at `times`."""
+        return tf.concat([self.embedding(events),
+                          self.melody_context(memory, times)], axis=-1)
+
+    def logits(self, batch, training=False):
+        events = batch["events"]
+        memory = self.encode_melody(batch["melody_pitch"],
+                                    batch["melody_timing"], training)
+        inputs = self._inputs(events[:, :-1], memory, batch["times"])
+        outputs, _ = self._run_cells(inputs, training)
+        return self.head.logits(outputs, inputs, events[:, 1:], training)
+
+    # Generation.
+
+    def start(self, events, context, max_new_events):
+        """Encodes the melody once and reads the primer.
+
+        Args:
+            events: `[B, P + 1, V, F]`, START then the primer.
+            context: `times` `[B, P + 1]` (the start of each row's
+                successor), `melody_pitch` `[B, M]`, `melody_timing`
+                `[B, M, 2]`.
+            max_new_events: Unused; the state does not grow.
+
+        Returns:
+            `(output [B, units], head input [B, input_size], cell states,
+            (melody vectors [B, M, W], onsets [B, M], ends [B, M],
+            lengths [B]))`.
+        """
+        del max_new_events
+        memory = self.encode_melody(context["melody_pitch"],
+                                    context["melody_timing"])
+        inputs = self._inputs(events, memory, context["times"])
+        outputs, states = self._run_cells(inputs)
+        return outputs[:, -1], inputs[:, -1], states, tuple(memory)
+
+    def voice_logits(self, state, drawn, voice):
+        output, inputs, _, _ = state
+        return self.head.voice_logits(output, inputs, drawn, voice)
+
+    def advance(self, state, event, context):
+        """Appends `event` `[B, V, F]`; `context["time"]` `[B]` is the start
+        of the event the new state predicts."""
+        _, _, cell_states, melody = state
+        memory = MelodyMemory(*melody)
+        inputs = self._inputs(event[:, None], memory,
+                              tf.reshape(context["time"], [-1, 1]))[:, 0]
+        outputs, new_states = inputs, []
+        for cell, cell_state in zip(self.cells, cell_states):
+            outputs, cell_state = cell(outputs, cell_state)
+            new_states.append(tuple(cell_state))
+        return outputs, inputs, new_states, melody
