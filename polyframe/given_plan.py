@@ -9,7 +9,7 @@ compiled loop.
 """
 
 import fractions
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from note_seq.protobuf import music_pb2
@@ -35,8 +35,9 @@ def note_name(pitch: int) -> str:
 def given_spans(sequence: music_pb2.NoteSequence) -> List[Span]:
     """The notes of `sequence` in exact quarters, by onset then voice."""
     tempo_map = TempoMap(sequence)
-    return sorted((n.instrument, n.pitch, tempo_map.to_quarters(n.start_time),
-                   tempo_map.to_quarters(n.end_time)) for n in sequence.notes)
+    return sorted(((n.instrument, n.pitch, tempo_map.to_quarters(n.start_time),
+                    tempo_map.to_quarters(n.end_time))
+                   for n in sequence.notes), key=lambda s: (s[2], s[0]))
 
 
 def plan_given_voices(encoder: EventEncoder, sequence: music_pb2.NoteSequence,
@@ -70,18 +71,49 @@ def plan_given_voices(encoder: EventEncoder, sequence: music_pb2.NoteSequence,
     spans = given_spans(sequence)
     end = max([Fraction(end_quarters)] + [s[3] for s in spans])
     _check_pitches(encoder, spans, what, voice_names)
-    given = music_pb2.NoteSequence()
-    given.CopyFrom(sequence)
-    given.total_time = TempoMap(sequence).to_seconds(end)
+    voices = tuple(sorted(voices))
+    rows = [_voice_rows(encoder, clock, sequence, voice, end, spans, what,
+                        voice_names) for voice in voices]
+    ticks = sorted(set().union(*rows))
+    continuation = encoder.continuation_tokens()
+    tokens = np.stack([
+        np.stack([voice_rows.get(tick, continuation)
+                  for voice_rows in rows]) for tick in ticks])
+    return GivenVoicesPlan(
+        voices=voices,
+        ticks=np.asarray(ticks, np.int32),
+        tokens=tokens.astype(np.int32),
+        continuation=continuation,
+        end_tick=clock.to_ticks(end),
+        force_end=force_end)
+
+
+def _voice_rows(encoder, clock, sequence, voice, end, spans, what,
+                voice_names) -> Dict[int, np.ndarray]:
+    """One given voice's tokens by tick, from its start to `end`.
+
+    The voice is encoded alone, copied into every voice of the encoder, so
+    that no other voice's rests (which may have no duration token) shape its
+    events.
+    """
+    alone = music_pb2.NoteSequence()
+    alone.tempos.extend(sequence.tempos)
+    for note in sequence.notes:
+        if note.instrument == voice:
+            for copy in range(encoder.num_voices):
+                alone.notes.add().CopyFrom(note)
+                alone.notes[-1].instrument = copy
+    alone.total_time = TempoMap(sequence).to_seconds(end)
     try:
-        events = encoder.encode(given)
+        events = encoder.encode(alone)
     except UnusableSequenceError as error:
         raise UserFacingError(f"the {what} cannot be encoded: {error}") from None
-    _check_round_trip(encoder, events, spans, what, voice_names)
+    _check_round_trip(encoder, events, [s for s in spans if s[0] == voice],
+                      voice, what, voice_names)
     times = [Fraction(t).limit_denominator(clock.ticks_per_quarter)
              for t in encoder.event_start_times(events, qpm=60.0)]
-    ticks = [clock.to_ticks(t) for t in times[:-1]]
-    tokens = events[:, list(voices), :]
+    rows = {clock.to_ticks(t): events[row, voice]
+            for row, t in enumerate(times[:-1])}
     if times[-1] < end:
         rest = encoder.rest_tokens(end - times[-1])
         if rest is None:
@@ -90,17 +122,8 @@ def plan_given_voices(encoder: EventEncoder, sequence: music_pb2.NoteSequence,
                 f"quarter {times[-1]}) cannot be held exactly by the "
                 f"{type(encoder).__name__}; lengthen the last note or change "
                 "the rest.")
-        ticks.append(clock.to_ticks(times[-1]))
-        tokens = np.concatenate(
-            [tokens, np.tile(rest, (1, len(voices), 1))], axis=0)
-    continuation = encoder.continuation_tokens()
-    return GivenVoicesPlan(
-        voices=tuple(sorted(voices)),
-        ticks=np.asarray(ticks, np.int32),
-        tokens=tokens.astype(np.int32),
-        continuation=continuation,
-        end_tick=clock.to_ticks(end),
-        force_end=force_end)
+        rows[clock.to_ticks(times[-1])] = rest
+    return rows
 
 
 def _describe(span: Span, index: int, what: str,
@@ -125,7 +148,7 @@ def _merged(spans: Sequence[Span]) -> List[Span]:
     pitch: a grid without articulation cannot tell them apart, and the user's
     own notes are what is written anyway."""
     result: List[Span] = []
-    for span in sorted(spans):
+    for span in sorted(spans, key=lambda s: (s[0], s[2])):
         last = result[-1] if result else None
         if last and last[0] == span[0] and last[1] == span[1] and \
                 last[3] == span[2]:
@@ -135,8 +158,10 @@ def _merged(spans: Sequence[Span]) -> List[Span]:
     return result
 
 
-def _check_round_trip(encoder, events, spans, what, voice_names) -> None:
-    decoded = given_spans(encoder.decode(events, qpm=120.0))
+def _check_round_trip(encoder, events, spans, voice, what,
+                      voice_names) -> None:
+    decoded = [s for s in given_spans(encoder.decode(events, qpm=120.0))
+               if s[0] == voice]
     held = set(_merged(decoded))
     wanted = _merged(spans)
     for span in wanted:

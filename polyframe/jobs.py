@@ -14,7 +14,7 @@ import tensorflow as tf
 from absl import logging
 from note_seq.protobuf import music_pb2
 
-from polyframe import output, sequence_model
+from polyframe import output, sequence_model, warm_start
 from polyframe.compose import Composer, Piece
 from polyframe.data import augmentation as augmentation_lib
 from polyframe.data import pipeline, prepare
@@ -45,11 +45,13 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
     """
     started = time.time()
     experiment.check()
+    warm = _warm_start(experiment, model_dir)
     run = ModelDir(model_dir)
     run.prepare()
     encoder = experiment.encoder
-    encoded = prepare.prepare(experiment.source, encoder,
-                              experiment.augmentation)
+    encoded = prepare.prepare(
+        experiment.source, encoder, experiment.augmentation,
+        fitted_encoder_state=warm.encoder_state if warm else None)
     run.write_config(config_text)
     run.save_encoder(encoder)
     valid = encoded["valid"]
@@ -64,7 +66,9 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
                  model.num_parameters(), model.num_parameters() / 1e6)
     if write_operative_config:
         run.write_operative_config(write_operative_config())
-    trainer.restore_latest()
+    resumed_step = trainer.restore_latest()
+    if warm and not resumed_step:  # A resumed run keeps its own weights.
+        warm.restore(model)
 
     framing = pipeline.framing_for(encoder, model.features,
                                    model.melody_voice)
@@ -101,6 +105,18 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
                  metrics.get("valid_nll_per_note", float("nan")),
                  metrics.get("test_nll_per_note", float("nan")))
     return metrics
+
+
+def _warm_start(experiment: Experiment,
+                model_dir: str) -> Optional[warm_start.WarmStart]:
+    """The run `TrainConfig.init_from` names, checked against this run's
+    model before anything is written; None without one."""
+    if not experiment.train.init_from:
+        return None
+    warm = warm_start.WarmStart(experiment.train.init_from, model_dir)
+    warm.load_encoder(experiment.encoder)
+    warm.check_model(experiment.build_model)
+    return warm
 
 
 def restore_model(experiment: Experiment, run: ModelDir):
@@ -192,6 +208,34 @@ def harmonize(experiment: Experiment, model_dir: str, melody: GivenMusic,
                                experiment, run)
 
 
+def export(experiment: Experiment, model_dir: str,
+           export_dir: Optional[str] = None) -> str:
+    """Writes the best checkpoint as a SavedModel (see `polyframe.export`).
+
+    Generation in the export uses the same constraints as `sample`.
+
+    Args:
+        experiment: The run's components; its encoder gets the saved state.
+        model_dir: A trained model directory.
+        export_dir: Where the SavedModel goes (default `<model_dir>/export`).
+
+    Returns:
+        The export directory.
+    """
+    from polyframe import export as export_lib  # Only this job needs it.
+    run = ModelDir(model_dir)
+    model = restore_model(experiment, run)
+    export_lib.check_exportable(model)
+    constraints = export_lib.constraint_chain(
+        experiment.encoder, experiment.sample.constraints)
+    started = time.time()
+    path = export_lib.export(model, experiment.encoder, run.encoder_state,
+                             export_dir or run.export, constraints)
+    logging.info("exported %s to %s in %.1fs", type(model).__name__, path,
+                 time.time() - started)
+    return path
+
+
 def melody_of(sequence: music_pb2.NoteSequence,
               voice: int = 0) -> Dict[str, Any]:
     """A validation piece's melody and metre, as saved in primers.json."""
@@ -251,7 +295,7 @@ def _harmonize_saved_melodies(composer: Composer,
 
 def _composer(experiment: Experiment, model) -> Composer:
     settings = experiment.sample
-    sampler = settings.sampler or _default_sampler()
+    sampler = settings.sampler or default_sampler()
     return Composer(model, experiment.encoder, settings, sampler)
 
 
@@ -262,6 +306,6 @@ def _log_pieces(pieces: Sequence[Piece], seconds: float) -> None:
                  len(pieces) - ended)
 
 
-def _default_sampler():
+def default_sampler():
     from polyframe.registries import SAMPLERS
     return SAMPLERS.get("temperature")()

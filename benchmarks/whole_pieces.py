@@ -1,0 +1,69 @@
+r"""Do samples end like chorales? Samples from silence against validation pieces.
+
+    python benchmarks/whole_pieces.py --model_dir=runs/chorales --num_samples=32
+
+Draws `--num_samples` (default 32) pieces from silence with the run's own sampler (no
+files written) and prints the share that ended by END and the median length
+in quarter notes, beside the median length of the validation pieces (of the
+run's own source and encoder), and the time the batch took.
+"""
+
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+from polyframe import main as cli  # noqa: E402 (defines --model_dir, ...)
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    from polyframe import jobs
+    from polyframe.compose import Composer
+    from polyframe.data import prepare
+    from polyframe.model_dir import ModelDir
+
+    FLAGS.num_samples = FLAGS.num_samples or 32
+    FLAGS.seed = 1234 if FLAGS.seed is None else FLAGS.seed
+    run = ModelDir(FLAGS.model_dir)
+    experiment = cli.configure([run.config], [
+        f"SampleConfig.num_samples = {FLAGS.num_samples}",
+        f"SampleConfig.seed = {FLAGS.seed}"])()
+    model = jobs.restore_model(experiment, run)
+    encoder = experiment.encoder
+    settings = experiment.sample
+    composer = Composer(model, encoder, settings,
+                        settings.sampler or jobs.default_sampler())
+    started = time.perf_counter()
+    silence = np.zeros((0, encoder.num_voices, len(encoder.fields)), np.int32)
+    pieces = composer.continue_openings([silence] * FLAGS.num_samples,
+                                        ["silence"] * FLAGS.num_samples)
+    seconds = time.perf_counter() - started
+    qpm = settings.qpm
+    lengths = [p.sequence.total_time * qpm / 60.0 for p in pieces]
+    ended = sum(p.ended_by_end for p in pieces)
+
+    state = encoder.get_state()
+    corpus = prepare.prepare(experiment.source, encoder,
+                             experiment.augmentation)
+    encoder.set_state(state)
+    valid = [encoder.event_start_times(p, qpm=60.0)[-1]
+             for p in corpus["valid"].pieces]
+    median, reference = statistics.median(lengths), statistics.median(valid)
+    print(f"{FLAGS.num_samples} samples from silence in {seconds:.1f} s: "
+          f"{ended} ({100.0 * ended / len(pieces):.0f} %) ended by END; "
+          f"median length {median:.1f} quarters (min {min(lengths):.1f}, "
+          f"max {max(lengths):.1f}); validation pieces: median "
+          f"{reference:.1f} quarters; ratio {median / reference:.2f}")
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("model_dir")
+    app.run(main)
