@@ -51,6 +51,10 @@ class TrainConfig:
         seed: Seeds initialisation, window offsets and shuffling.
         normalizer: The count the training loss is divided by ("events",
             "tokens" or "notes").
+        init_from: A trained run directory to start from (fine-tuning):
+            its best weights and its encoder state, unchanged; the optimizer
+            and step start afresh. The model must have the same variables
+            and shapes. See `polyframe.warm_start`.
     """
 
     batch_size: int = 32
@@ -67,6 +71,7 @@ class TrainConfig:
     jit_compile: bool = False
     seed: int = 0
     normalizer: str = "events"
+    init_from: Optional[str] = None
 
 
 class Trainer:

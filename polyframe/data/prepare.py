@@ -6,7 +6,7 @@ jobs in `polyframe.jobs` start from its result.
 
 import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from absl import logging
@@ -21,15 +21,27 @@ from polyframe.errors import UserFacingError
 
 def prepare(source, encoder: EventEncoder,
             augmentation: augmentation_lib.Augmentation,
-            cache_dir: Optional[str] = None) -> Dict[str, "EncodedSplit"]:
+            cache_dir: Optional[str] = None,
+            fitted_encoder_state: Optional[Dict[str, Any]] = None
+            ) -> Dict[str, "EncodedSplit"]:
     """Loads the source's corpus, normalises keys if asked, fits the encoder
-    on train and encodes every split (see `encode_corpus`)."""
+    on train and encodes every split (see `encode_corpus`).
+
+    Args:
+        fitted_encoder_state: A learned encoder state to use as it is
+            instead of fitting (a warm start keeps the vocabularies of the
+            run it starts from); tokens it lacks are handled as the encoder
+            handles them outside the training split.
+    """
     corpus = source.load()
     if augmentation.normalize_key:
         for split in SPLITS:
             setattr(corpus, split, [augmentation_lib.key_normalized(s)
                                     for s in corpus.split(split)])
-    return encode_corpus(encoder, corpus, cache_dir)
+    if fitted_encoder_state is not None:
+        encoder.set_state(fitted_encoder_state)
+    return encode_corpus(encoder, corpus, cache_dir,
+                         fit=fitted_encoder_state is None)
 
 
 @dataclasses.dataclass
@@ -46,7 +58,8 @@ class EncodedSplit:
 
 
 def encode_corpus(encoder: EventEncoder, corpus: Corpus,
-                  cache_dir: Optional[str] = None) -> Dict[str, EncodedSplit]:
+                  cache_dir: Optional[str] = None,
+                  fit: bool = True) -> Dict[str, EncodedSplit]:
     """Fits the encoder on train and encodes every split.
 
     Pieces the encoder cannot represent are skipped and logged. The result
@@ -58,6 +71,8 @@ def encode_corpus(encoder: EventEncoder, corpus: Corpus,
         encoder: The unfitted encoder; it is fitted (or loaded) here.
         corpus: The pieces.
         cache_dir: The cache root (default: see `cache.resolve_cache_dir`).
+        fit: False keeps the state `encoder` already holds (it is part of
+            the cache key, so such encodings are cached apart).
 
     Raises:
         UserFacingError: if train or valid is left empty.
@@ -71,7 +86,7 @@ def encode_corpus(encoder: EventEncoder, corpus: Corpus,
         cached, description = found
         logging.info("reusing the encoded splits cached in %s", directory)
     else:
-        cached = _encode_splits(encoder, corpus)
+        cached = _encode_splits(encoder, corpus, fit)
         description = encoder.describe()
         try:
             encoded_cache.write(directory, encoder, cached)
@@ -94,9 +109,10 @@ def encode_corpus(encoder: EventEncoder, corpus: Corpus,
     return encoded
 
 
-def _encode_splits(encoder: EventEncoder,
-                   corpus: Corpus) -> encoded_cache.Encoded:
-    encoder.fit(corpus.train)
+def _encode_splits(encoder: EventEncoder, corpus: Corpus,
+                   fit: bool = True) -> encoded_cache.Encoded:
+    if fit:
+        encoder.fit(corpus.train)
     result = {}
     for split in SPLITS:
         positions, pieces = [], []
