@@ -192,6 +192,7 @@ def test_a_few_adam_steps_learn_a_repetitive_corpus():
         scale = rate * tf.sqrt(1 - beta2 ** count) / (1 - beta1 ** count)
         for v, g, (m, s) in zip(variables, tape.gradient(loss, variables),
                                 moments):
+            g = tf.convert_to_tensor(g)  # embeddings give IndexedSlices
             m.assign(beta1 * m + (1 - beta1) * g)
             s.assign(beta2 * s + (1 - beta2) * g * g)
             v.assign_sub(scale * m / (tf.sqrt(s) + 1e-7))
