@@ -20,6 +20,7 @@ from polyframe.data import augmentation as augmentation_lib
 from polyframe.data import pipeline, prepare
 from polyframe.data.timing import TempoMap
 from polyframe.distribution import make_strategy
+from polyframe.errors import UserFacingError
 from polyframe.experiment import Experiment
 from polyframe.model_dir import ModelDir, prepare_output_dir
 from polyframe.music_input import GivenMusic
@@ -225,7 +226,6 @@ def export(experiment: Experiment, model_dir: str,
     from polyframe import export as export_lib  # Only this job needs it.
     run = ModelDir(model_dir)
     model = restore_model(experiment, run)
-    export_lib.check_exportable(model)
     constraints = export_lib.constraint_chain(
         experiment.encoder, experiment.sample.constraints)
     started = time.time()
@@ -284,12 +284,24 @@ def given_from_saved(piece_id: str, melody: Dict[str, Any]) -> GivenMusic:
 
 def _harmonize_saved_melodies(composer: Composer,
                               run: ModelDir) -> List[Piece]:
-    melodies = run.load_melodies()
-    pieces = []
-    for index in range(composer.settings.num_samples):
-        piece_id, melody = melodies[index % len(melodies)]
-        pieces += composer.around(given_from_saved(piece_id, melody),
-                                  force_end=True, what="melody", count=1)
+    """Harmonises saved validation melodies, one per sample; a melody the
+    encoder cannot hold exactly (a duration only validation has) is skipped
+    and logged."""
+    pieces, skipped = [], []
+    for piece_id, melody in run.load_melodies():
+        if len(pieces) == composer.settings.num_samples:
+            break
+        try:
+            pieces += composer.around(given_from_saved(piece_id, melody),
+                                      force_end=True, what="melody", count=1)
+        except UserFacingError as error:
+            skipped.append(piece_id)
+            logging.info("skipped the melody of %s: %s", piece_id, error)
+    if not pieces:
+        raise UserFacingError(
+            f"none of the {len(skipped)} saved validation melodies can be "
+            "held by the encoder; harmonise your own with --mode=harmonize "
+            "--melody=...")
     return pieces
 
 
