@@ -5,6 +5,7 @@ import gin
 import pytest
 
 from polyframe import main
+from polyframe.encoding import Field
 from polyframe.experiment import Experiment
 
 from conftest import REPO
@@ -39,3 +40,87 @@ def test_modifier_applies_on_top_of_experiment(path, modifier):
     experiment = main.configure([str(path), str(modifier)], [])()
     assert experiment.train.max_steps is not None
     assert experiment.sample.num_samples <= 2
+
+
+_FIELDS = (Field("pitch", 92), Field("duration", 25))
+
+
+def _values(experiment):
+    """The settings of a built experiment that the table below pins."""
+    sampler = experiment.sample.sampler
+    return {
+        "source": type(experiment.source).__name__,
+        "encoder": type(experiment.encoder).__name__,
+        "batch_size": experiment.train.batch_size,
+        "window_length": experiment.train.window_length,
+        "learning_rate": experiment.train.learning_rate,
+        "max_train_minutes": experiment.train.max_train_minutes,
+        "transpose_semitones": experiment.augmentation.transpose_semitones,
+        "temperature": getattr(sampler, "temperature", None),
+        "max_events": experiment.sample.max_events,
+    }
+
+
+# Each shipped experiment's actual values: a change to a gin file that is not
+# also made here fails, so no published number moves by accident.
+EXPECTED = {
+    "duration_rnn.gin": dict(
+        source="BachChorales", encoder="DurationEncoder", model="EventRNN",
+        batch_size=32, window_length=40, learning_rate=0.002,
+        max_train_minutes=13, transpose_semitones=5, temperature=0.35,
+        max_events=600, num_layers=2),
+    "duration_rnn_original.gin": dict(
+        source="BachChorales", encoder="DurationEncoder", model="EventRNN",
+        batch_size=32, window_length=40, learning_rate=0.001,
+        max_train_minutes=13, transpose_semitones=5, temperature=0.35,
+        max_events=600, num_layers=1),
+    "duration_rnn_gru.gin": dict(
+        source="BachChorales", encoder="DurationEncoder", model="EventRNN",
+        batch_size=32, window_length=40, learning_rate=0.001,
+        max_train_minutes=13, transpose_semitones=5, temperature=0.35,
+        max_events=600, num_layers=1),
+    "event_stream_rnn.gin": dict(
+        source="BachChorales", encoder="EventStreamEncoder",
+        model="EventRNN", batch_size=32, window_length=128,
+        learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
+        temperature=0.35, max_events=4096, num_layers=2),
+    "event_transformer.gin": dict(
+        source="BachChorales", encoder="DurationEncoder",
+        model="EventTransformer", batch_size=32, window_length=40,
+        learning_rate=0.001, max_train_minutes=13, transpose_semitones=5,
+        temperature=0.35, max_events=600, num_layers=3),
+    "harmonizer.gin": dict(
+        source="BachChorales", encoder="DurationEncoder",
+        model="MelodyConditionedRNN", batch_size=32, window_length=40,
+        learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
+        temperature=0.35, max_events=600, num_layers=2),
+    "jsb_grid.gin": dict(
+        source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
+        batch_size=32, window_length=128, learning_rate=0.002,
+        max_train_minutes=30, transpose_semitones=5, temperature=0.5,
+        max_events=1024, num_layers=2),
+}
+
+
+def test_every_shipped_experiment_is_pinned():
+    assert {p.name for p in EXPERIMENTS} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_shipped_values(path):
+    experiment = main.configure([str(path)],
+                                ["DATA_PATH = '/unused.json'"])()
+    model = experiment.model(fields=_FIELDS, num_voices=4) \
+        if experiment.encoder.num_voices == 4 else experiment.model(
+            fields=(Field("event", 200),), num_voices=1)
+    values = _values(experiment)
+    values["model"] = type(model).__name__
+    values["num_layers"] = _num_layers(model)
+    assert values == EXPECTED[path.name]
+
+
+def _num_layers(model):
+    for name in ("cells", "blocks", "layers"):
+        if isinstance(getattr(model, name, None), (list, tuple)):
+            return len(getattr(model, name))
+    return getattr(model, "num_layers", None)
