@@ -84,8 +84,13 @@ def test_installed_plugin_is_listed(installed_plugin):
     assert "@cells.elman" in process.stdout
     assert "polyframe_elman.cell.ElmanCell" in process.stdout
     assert "polyframe-elman: elman = polyframe_elman.cell" in process.stdout
-    for registry in ("sources", "encoders", "cells", "heads", "samplers"):
+    for registry in ("sources", "encoders", "models", "cells", "heads",
+                     "constraints", "samplers", "writers"):
         assert f"\n{registry}: " in "\n" + process.stdout
+    for component in ("@models.event_rnn", "@models.event_transformer",
+                      "@models.melody_conditioned_rnn",
+                      "@constraints.voice_range", "@writers.musicxml"):
+        assert component in process.stdout
 
 
 def test_plugin_cell_trains_when_selected_from_gin(installed_plugin,
