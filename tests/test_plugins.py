@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-from helpers import DURATION_RNN, SMOKE, run_main
+from conftest import REPO
+from helpers import DURATION_RNN, SMOKE, run_in_process, run_main
 
 CELL_MODULE = '''
 """An Elman RNN cell, shipped by a third-party package."""
@@ -137,3 +138,28 @@ def test_gin_file_can_import_a_plugin_module(tmp_path):
                        env={"PYTHONPATH": str(modules)})
     assert process.returncode == 0, process.stderr[-3000:]
     assert list((model_dir / "best").glob("*.index"))
+
+
+def test_the_readme_model_plugin_trains_samples_and_harmonises(
+        tmp_path, monkeypatch, bach):
+    """The model family in the README, copied out of it, runs every job."""
+    readme = (REPO / "README.md").read_text()
+    code = readme.split('@MODELS.register("markov")')[0].rsplit(
+        "```python\n", 1)[1] + '@MODELS.register("markov")' + readme.split(
+            '@MODELS.register("markov")')[1].split("```")[0]
+    (tmp_path / "readme_markov.py").write_text(code)
+    config = tmp_path / "markov.gin"
+    config.write_text(
+        "import readme_markov\n"
+        f"include '{REPO / 'gin_configs' / 'duration_rnn.gin'}'\n"
+        "Experiment.model = @models.markov\n"
+        "models.markov.head = @heads.autoregressive\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = tmp_path / "run"
+    assert run_in_process([f"--gin_file={config}",
+                           f"--gin_file={REPO / 'gin_configs' / 'smoke.gin'}",
+                           f"--model_dir={run}"]) == 0
+    assert len(list((run / "samples").glob("sample_*.mid"))) == 2
+    assert run_in_process(["--mode=harmonize", f"--model_dir={run}",
+                           "--melody=G4:1 A4:1 B4:2", "--num_samples=1"]) == 0
+    assert (run / "harmonized" / "harmonization_000.musicxml").exists()
