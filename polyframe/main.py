@@ -5,6 +5,7 @@ r"""polyframe's command line: train music models, sample and harmonise.
     python -m polyframe.main --mode=sample --model_dir=runs/chorales
     python -m polyframe.main --mode=harmonize --model_dir=runs/chorales \
         --melody='G4:1 G4:1 A4:1 B4:2 R:1'
+    python -m polyframe.main --mode=export --model_dir=runs/chorales
     python -m polyframe.main --list_plugins
 
 Gin lives here and only here: plugins are loaded, registered components are
@@ -26,9 +27,9 @@ from absl import app, flags, logging  # noqa: E402
 
 from polyframe.errors import UserFacingError  # noqa: E402
 
-MODES = ("train_and_sample", "train", "sample", "harmonize")
+MODES = ("train_and_sample", "train", "sample", "harmonize", "export")
 # Modes that start from a trained directory and its saved config.gin.
-TRAINED_MODES = ("sample", "harmonize")
+TRAINED_MODES = ("sample", "harmonize", "export")
 
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
 flags.DEFINE_multi_string("gin_param", [],
@@ -38,7 +39,8 @@ flags.DEFINE_string("model_dir", None, "Where the run's files are written.")
 flags.DEFINE_enum("mode", "train_and_sample", MODES,
                   "train_and_sample: the whole job; train: no samples; "
                   "sample: sample again from a trained --model_dir; "
-                  "harmonize: add voices to --melody.")
+                  "harmonize: add voices to --melody; export: write a "
+                  "SavedModel of a trained --model_dir.")
 flags.DEFINE_integer("num_samples", None,
                      "Overrides SampleConfig.num_samples.")
 flags.DEFINE_integer("seed", None, "Overrides SampleConfig.seed: sample i "
@@ -48,6 +50,9 @@ flags.DEFINE_float("temperature", None,
 flags.DEFINE_string("output_dir", None,
                     "Where --mode=sample/harmonize write (default "
                     "MODEL_DIR/samples or MODEL_DIR/harmonized).")
+flags.DEFINE_string("export_dir", None,
+                    "Where --mode=export writes the SavedModel (default "
+                    "MODEL_DIR/export); an earlier export there is replaced.")
 flags.DEFINE_string("melody", None,
                     "--mode=harmonize: a MIDI or MusicXML file, or inline "
                     "notes such as '3/4 | G4:2 A4:1 | B4:3' (NOTE:QUARTERS, "
@@ -136,6 +141,9 @@ def run(argv) -> None:
         # missing macro such as DATA_PATH, a wrong argument type.
         message = " ".join(line.strip() for line in str(error).splitlines())
         raise UserFacingError(f"invalid configuration: {message}") from None
+    if FLAGS.mode == "export":
+        jobs.export(experiment, FLAGS.model_dir, export_dir=FLAGS.export_dir)
+        return
     if FLAGS.mode == "harmonize":
         melody = _read_melody(experiment)
         jobs.harmonize(experiment, FLAGS.model_dir, melody,
@@ -167,6 +175,8 @@ def _check_flags() -> None:
     if FLAGS.primer and FLAGS.mode == "harmonize":
         raise UserFacingError("--primer is for --mode=sample (and "
                               "train_and_sample); harmonize takes --melody.")
+    if FLAGS.export_dir and FLAGS.mode != "export":
+        raise UserFacingError("--export_dir is for --mode=export.")
     if FLAGS.temperature is not None and not FLAGS.temperature >= 0:
         raise UserFacingError(f"--temperature must be 0 (always the likeliest "
                               f"token) or more, got {FLAGS.temperature}.")
@@ -191,7 +201,13 @@ def _flag_bindings():
 
 def _read_melody(experiment):
     from polyframe import music_input
-    names = experiment.encoder.voice_names
+    encoder = experiment.encoder
+    if encoder.clock() is None:
+        raise UserFacingError(
+            f"this model's encoder ({type(encoder).__name__}) has no voices "
+            "to give a melody in; harmonising needs a model trained with the "
+            "duration or grid encoder (e.g. gin_configs/duration_rnn.gin).")
+    names = encoder.voice_names
     voice = music_input.parse_voice_name(FLAGS.melody_voice, names)
     return music_input.read_melody(FLAGS.melody, voice=voice,
                                    part=FLAGS.melody_part)

@@ -162,3 +162,45 @@ def test_harmonize_needs_a_melody(rnn_run, capsys):
     assert run_in_process(["--mode=harmonize",
                            f"--model_dir={rnn_run}"]) == 2
     assert "needs --melody" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("run_name", ["transformer_run", "harmonizer_run"])
+def test_other_model_families_sample_and_harmonise_through_the_same_paths(
+        request, run_name, tmp_path):
+    run = request.getfixturevalue(run_name)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["valid_nll_per_note"] > 0
+    assert metrics["valid_nll_atb_per_note"] > 0
+    assert metrics["valid_nll_end"] > 0
+    samples = tmp_path / "samples"
+    assert run_in_process(["--mode=sample", f"--model_dir={run}",
+                           f"--output_dir={samples}", "--num_samples=2"]) == 0
+    assert len(list(samples.glob("sample_*.musicxml"))) == 2
+    out = tmp_path / "out"
+    assert harmonize(run, INLINE, out) == 0
+    assert notes_of(out / "harmonization_000.mid", "Soprano") == INLINE_NOTES
+    score = music21.converter.parse(str(out / "harmonization_000.musicxml"))
+    meter = score.recurse().getElementsByClass("TimeSignature")[0]
+    assert meter.ratioString == "3/4"  # The melody's metre reaches the score.
+
+
+def test_a_melody_model_harmonises_saved_melodies_when_sampling(
+        harmonizer_run, tmp_path):
+    samples = tmp_path / "samples"
+    assert run_in_process(["--mode=sample", f"--model_dir={harmonizer_run}",
+                           f"--output_dir={samples}", "--num_samples=2"]) == 0
+    entries = json.loads((samples / "samples.json").read_text())["pieces"]
+    assert all(e["primer"].startswith("melody: melody of ") for e in entries)
+    assert all(e["ended_by"] == "END" for e in entries)
+
+
+def test_a_model_without_voices_cannot_harmonise(tmp_path, capsys, bach):
+    from conftest import GIN, _train_in_process
+    run = tmp_path / "stream"
+    _train_in_process(run, f"--gin_file={GIN / 'event_stream_rnn.gin'}",
+                      "--gin_param=models.event_rnn.embedding_sizes = "
+                      "{'event': 4}")
+    out = tmp_path / "out"
+    assert harmonize(run, "G4:1 A4:1", out) == 2
+    assert "no voices" in one_error_line(capsys.readouterr().err)
+    assert not out.exists()
