@@ -128,13 +128,9 @@ class Generator:
         num_fields = primers.shape[3]
         clock_state = (self.clock.initial_state(batch) if self.clock
                        else (tf.zeros([batch], tf.int32),))
-        # The primer's times: row t's successor starts at times[:, t].
-        times = [self._quarters(clock_state)]
-        for row in range(1, primers.shape[1]):
-            clock_state = self._advance_clock(clock_state, primers[:, row])
-            times.append(self._quarters(clock_state))
+        clock_state, times = self._primer_times(primers, clock_state)
         context: Dict[str, tf.Tensor] = dict(conditioning)
-        context["times"] = tf.stack(times, axis=1)
+        context["times"] = times
         state = model.start(primers, context, max_events)
 
         events = tf.TensorArray(tf.int32, size=0, dynamic_size=True,
@@ -157,6 +153,28 @@ class Generator:
             state = model.advance(state, event, context)
             step += 1
         return events.stack(), lengths, ended
+
+    def _primer_times(self, primers, clock_state):
+        """Plays the primer's rows after START on the clock.
+
+        Returns the clock state after the primer and its times `[B, P + 1]`:
+        row t's successor starts at `times[:, t]`. A primer length unknown to
+        the graph (an exported signature takes any) is played in a graph
+        loop; a known one unrolls, as before.
+        """
+        if primers.shape[1] is not None:
+            times = [self._quarters(clock_state)]
+            for row in range(1, primers.shape[1]):
+                clock_state = self._advance_clock(clock_state, primers[:, row])
+                times.append(self._quarters(clock_state))
+            return clock_state, tf.stack(times, axis=1)
+        rows = tf.shape(primers)[1]
+        times = tf.TensorArray(tf.float32, size=rows)
+        times = times.write(0, self._quarters(clock_state))
+        for row in tf.range(1, rows):
+            clock_state = self._advance_clock(clock_state, primers[:, row])
+            times = times.write(row, self._quarters(clock_state))
+        return clock_state, tf.transpose(times.stack())
 
     def _draw_event(self, state, step, time, seed, batch, num_voices,
                     num_fields):
