@@ -103,3 +103,34 @@ class RecurrentCell(tf.Module, abc.ABC):
             (tf.constant(0), tuple(initial_state), outputs),
             maximum_iterations=num_steps)
         return tf.transpose(outputs.stack(), [1, 0, 2]), final_state
+
+
+def run_stack(cells: Sequence[RecurrentCell], inputs: tf.Tensor,
+              dropout: float = 0.0, training: bool = False):
+    """Runs stacked cells over `[batch, time, width]`, dropout between
+    layers in training.
+
+    Returns:
+        `(outputs of the last cell, final state of every cell)`.
+    """
+    outputs, final_states = inputs, []
+    for cell in cells:
+        outputs, final = cell.run(outputs)
+        final_states.append(tuple(final))
+        if training and dropout > 0:
+            outputs = tf.nn.dropout(outputs, dropout)
+    return outputs, final_states
+
+
+def step_stack(cells: Sequence[RecurrentCell], inputs: tf.Tensor,
+               states: Sequence[State]):
+    """Advances stacked cells one step from `[batch, width]` inputs.
+
+    Returns:
+        `(outputs of the last cell, new state of every cell)`.
+    """
+    outputs, new_states = inputs, []
+    for cell, state in zip(cells, states):
+        outputs, state = cell(outputs, state)
+        new_states.append(tuple(state))
+    return outputs, new_states

@@ -102,8 +102,8 @@ class Composer:
                           ) -> List[Piece]:
         """Continues encoded openings (all of one length), one per sample."""
         primers = np.stack([pipeline.with_start(o) for o in openings])
-        generated = self._generator().__call__(
-            primers, self.settings.max_events, self.settings.seed)
+        generated = self._generator()(primers, self.settings.max_events,
+                                      self.settings.seed)
         pieces = []
         for index, description in enumerate(descriptions):
             events = generated.piece(index)
@@ -161,7 +161,7 @@ class Composer:
         voices = list(generated_voices)
         for piece in pieces:
             batch = next(pipeline.whole_pieces([piece.events], 1, framing))
-            losses = sum(l.numpy() for l in
+            losses = sum(loss.numpy() for loss in
                          self.model.token_losses(batch))[0]  # [T, V]
             real = batch["mask"][0] * (1.0 - batch["end"][0])
             piece.nll = float((losses[:, voices] * real[:, None]).sum())

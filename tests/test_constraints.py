@@ -11,7 +11,6 @@ import tensorflow as tf
 from note_seq.protobuf import music_pb2
 
 from polyframe import given_plan, plugin_loading, registries
-from polyframe.data import pipeline
 from polyframe.encoding import START_ID
 from polyframe.errors import UserFacingError
 from polyframe.generation import Generator

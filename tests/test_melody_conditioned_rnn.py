@@ -85,7 +85,7 @@ def tensors(batch):
 
 
 def teacher_forced(model, batch):
-    return [l.numpy() for l in model.logits(tensors(batch))]
+    return [x.numpy() for x in model.logits(tensors(batch))]
 
 
 def sounding_note(batch, b, t):

@@ -40,8 +40,8 @@ def test_autoregressive_voice_sees_only_earlier_voices_of_its_event():
     events = random_events(rng)
     changed = events.copy()
     changed[:, -1, 1] = (events[:, -1, 1] % 4) + 1  # alto of the last event
-    before = [l.numpy() for l in model.logits({'events': tf.constant(events)})]
-    after = [l.numpy() for l in model.logits({'events': tf.constant(changed)})]
+    before = [x.numpy() for x in model.logits({'events': tf.constant(events)})]
+    after = [x.numpy() for x in model.logits({'events': tf.constant(changed)})]
     for b, a in zip(before, after):
         np.testing.assert_allclose(b[:, :-1], a[:, :-1])  # earlier steps
         np.testing.assert_allclose(b[:, -1, :2], a[:, -1, :2])  # S, A
@@ -79,11 +79,13 @@ def test_nll_sums_match_a_direct_computation():
     model = make_model("autoregressive")
     rng = np.random.default_rng(3)
     pieces = [random_events(rng, batch=1, length=9)[0, 1:] for _ in range(3)]
-    note_starts = lambda e: e[..., 0] >= 3
+    def note_starts(events):
+        return events[..., 0] >= 3
+
     batch = next(pipeline.whole_pieces(pieces, 8,
                                        pipeline.Framing(note_starts)))
     sums = model.nll_sums({k: tf.constant(v) for k, v in batch.items()})
-    logits = [without_start(l, f.vocab_size) for l, f in zip(
+    logits = [without_start(x, f.vocab_size) for x, f in zip(
         model.logits({"events": tf.constant(batch["events"])}), FIELDS)]
     targets = batch["events"][:, 1:]
     expected = 0.0

@@ -2,17 +2,14 @@
 seeds that make sample i the same whatever the number of samples, and model
 directories saved before the model registry existed."""
 
-import fractions
 import json
 import shutil
 
 import pretty_midi
-import pytest
 
 from helpers import one_error_line, run_in_process
-from test_harmonize import QPM, melody_midi, notes_of
+from test_harmonize import notes_of
 
-Fraction = fractions.Fraction
 
 
 def sample(run, out, *extra):

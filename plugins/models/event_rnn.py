@@ -10,7 +10,7 @@ from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from polyframe.cell import RecurrentCell
+from polyframe.cell import RecurrentCell, run_stack, step_stack
 from polyframe.encoding import Field
 from polyframe.head import Head
 from polyframe.layers import VoiceEmbedding
@@ -62,26 +62,16 @@ class EventRNN(SequenceModel):
                          state_size=width,
                          input_size=self.embedding.output_size)
 
-    def _run_cells(self, inputs: tf.Tensor, training: bool = False):
-        """Runs the cell stack over embedded inputs `[batch, time, width]`."""
-        outputs, final_states = inputs, []
-        for cell in self.cells:
-            outputs, final = cell.run(outputs)
-            final_states.append(tuple(final))
-            if training and self.dropout > 0:
-                outputs = tf.nn.dropout(outputs, self.dropout)
-        return outputs, final_states
-
     def logits(self, batch, training=False):
         events = batch["events"]
         inputs = self.embedding(events[:, :-1])
-        outputs, _ = self._run_cells(inputs, training)
+        outputs, _ = run_stack(self.cells, inputs, self.dropout, training)
         return self.head.logits(outputs, inputs, events[:, 1:], training)
 
     def start(self, events, context, max_new_events):
         del context, max_new_events
         inputs = self.embedding(events)
-        outputs, states = self._run_cells(inputs)
+        outputs, states = run_stack(self.cells, inputs)
         return outputs[:, -1], inputs[:, -1], states
 
     def voice_logits(self, state, drawn, voice):
@@ -91,8 +81,5 @@ class EventRNN(SequenceModel):
     def advance(self, state, event, context):
         del context
         inputs = self.embedding(event)
-        outputs, new_states = inputs, []
-        for cell, cell_state in zip(self.cells, state[2]):
-            outputs, cell_state = cell(outputs, cell_state)
-            new_states.append(tuple(cell_state))
+        outputs, new_states = step_stack(self.cells, inputs, state[2])
         return outputs, inputs, new_states

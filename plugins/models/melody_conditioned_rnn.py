@@ -39,7 +39,7 @@ from typing import Callable, Mapping, NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 
-from polyframe.cell import RecurrentCell
+from polyframe.cell import RecurrentCell, run_stack, step_stack
 from polyframe.encoding import Field
 from polyframe.head import Head
 from polyframe.layers import VoiceEmbedding
@@ -234,16 +234,6 @@ class MelodyConditionedRNN(SequenceModel):
 
     # Training.
 
-    def _run_cells(self, inputs: tf.Tensor, training: bool = False):
-        """Runs the cell stack over `[batch, time, input_size]`."""
-        outputs, final_states = inputs, []
-        for cell in self.cells:
-            outputs, final = cell.run(outputs)
-            final_states.append(tuple(final))
-            if training and self.dropout > 0:
-                outputs = tf.nn.dropout(outputs, self.dropout)
-        return outputs, final_states
-
     def _inputs(self, events: tf.Tensor, memory: MelodyMemory,
                 times: tf.Tensor) -> tf.Tensor:
         """Embedded events `[B, T, V, F]` joined with the melody at `times`."""
@@ -255,7 +245,7 @@ class MelodyConditionedRNN(SequenceModel):
         memory = self.encode_melody(batch["melody_pitch"],
                                     batch["melody_timing"], training)
         inputs = self._inputs(events[:, :-1], memory, batch["times"])
-        outputs, _ = self._run_cells(inputs, training)
+        outputs, _ = run_stack(self.cells, inputs, self.dropout, training)
         return self.head.logits(outputs, inputs, events[:, 1:], training)
 
     # Generation.
@@ -279,7 +269,7 @@ class MelodyConditionedRNN(SequenceModel):
         memory = self.encode_melody(context["melody_pitch"],
                                     context["melody_timing"])
         inputs = self._inputs(events, memory, context["times"])
-        outputs, states = self._run_cells(inputs)
+        outputs, states = run_stack(self.cells, inputs)
         return outputs[:, -1], inputs[:, -1], states, tuple(memory)
 
     def voice_logits(self, state, drawn, voice):
@@ -293,8 +283,5 @@ class MelodyConditionedRNN(SequenceModel):
         memory = MelodyMemory(*melody)
         inputs = self._inputs(event[:, None], memory,
                               tf.reshape(context["time"], [-1, 1]))[:, 0]
-        outputs, new_states = inputs, []
-        for cell, cell_state in zip(self.cells, cell_states):
-            outputs, cell_state = cell(outputs, cell_state)
-            new_states.append(tuple(cell_state))
+        outputs, new_states = step_stack(self.cells, inputs, cell_states)
         return outputs, inputs, new_states, melody
