@@ -1,4 +1,4 @@
-"""Exporting a trained run as a TensorFlow SavedModel that serves without polyframe.
+"""Exporting a trained run as a SavedModel that serves without polyframe.
 
 `--mode=export` writes the best checkpoint's model as a SavedModel with two
 serving signatures, so any TensorFlow runtime (TF Serving, another Python

@@ -10,8 +10,6 @@ import glob
 import json
 import os
 
-import pytest
-
 from conftest import GIN
 from helpers import one_error_line, run_in_process
 
