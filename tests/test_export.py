@@ -125,7 +125,8 @@ def test_export_matches_polyframe_without_importing_it(exported, tmp_path):
         [sys.executable, "-c", LOADER, str(export_dir), str(inputs_path)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert process.returncode == 0, process.stderr[-3000:]
-    line = [l for l in process.stdout.splitlines() if l.startswith("RESULT ")]
+    line = [text for text in process.stdout.splitlines()
+            if text.startswith("RESULT ")]
     served = json.loads(line[0][len("RESULT "):])
     assert served["imported"] == []
 
@@ -139,7 +140,7 @@ def test_export_matches_polyframe_without_importing_it(exported, tmp_path):
         assert np.asarray(got["events"]).shape[1] == \
             expected.primer_events + case["num_events"]
 
-    losses = sum(l.numpy() for l in model.token_losses(batch))  # [B, T, V]
+    losses = sum(loss.numpy() for loss in model.token_losses(batch))
     per_event = losses.sum(axis=-1)
     end = batch["end"] * batch["mask"]
     np.testing.assert_allclose(served["score"]["nll"],
