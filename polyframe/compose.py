@@ -90,6 +90,9 @@ class Composer:
             self._constraints.append(basic.EndRule(encoder))
         self._constraints += [make(encoder=encoder)
                               for make in settings.constraints]
+        # Traced once and reused: it reads the model's variables, so it
+        # stays right while they change (previews during training).
+        self._plain = None
 
     @property
     def needs_melody(self) -> bool:
@@ -170,11 +173,16 @@ class Composer:
             piece.nll_per_note = piece.nll / max(notes, 1.0)
 
     def _generator(self, extra=()) -> Generator:
+        if not extra and self._plain is not None:
+            return self._plain
         end_ids = self.encoder.end_ids
-        return Generator(self.model, self.sampler,
-                         self._constraints + list(extra),
-                         clock=self.encoder.clock(),
-                         end_id=end_ids[0] if end_ids else None)
+        generator = Generator(self.model, self.sampler,
+                              self._constraints + list(extra),
+                              clock=self.encoder.clock(),
+                              end_id=end_ids[0] if end_ids else None)
+        if not extra:
+            self._plain = generator
+        return generator
 
     def _melody_conditioning(self, given: GivenMusic,
                              count: int) -> Dict[str, np.ndarray]:

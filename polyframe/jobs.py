@@ -14,7 +14,7 @@ import tensorflow as tf
 from absl import logging
 from note_seq.protobuf import music_pb2
 
-from polyframe import output, sequence_model, warm_start
+from polyframe import output, previews, sequence_model, warm_start
 from polyframe.compose import Composer, Piece
 from polyframe.data import augmentation as augmentation_lib
 from polyframe.data import pipeline, prepare
@@ -48,11 +48,12 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
     experiment.check()
     warm = _warm_start(experiment, model_dir)
     run = ModelDir(model_dir)
-    run.prepare()
+    run.check_writable()
     encoder = experiment.encoder
     encoded = prepare.prepare(
         experiment.source, encoder, experiment.augmentation,
         fitted_encoder_state=warm.encoder_state if warm else None)
+    run.prepare()
     run.write_config(config_text)
     run.save_encoder(encoder)
     valid = encoded["valid"]
@@ -88,7 +89,8 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
         return lambda: pipeline.whole_pieces(encoded[split].pieces,
                                              config.eval_batch_size, framing)
 
-    trainer.fit(make_windows, batches("valid"))
+    trainer.fit(make_windows, batches("valid"),
+                on_best=_previewer(experiment, model, run))
     best = trainer.restore_best()
     metrics = {"best_checkpoint": os.path.relpath(best, model_dir),
                "best_step": int(trainer.step),
@@ -303,6 +305,16 @@ def _harmonize_saved_melodies(composer: Composer,
             "held by the encoder; harmonise your own with --mode=harmonize "
             "--melody=...")
     return pieces
+
+
+def _previewer(experiment: Experiment, model, run: ModelDir):
+    """The TensorBoard preview for this run, or None if it is off."""
+    every = experiment.train.preview_every_minutes
+    if not every or not previews.Previewer.applies_to(model):
+        return None
+    settings = experiment.sample
+    return previews.Previewer(model, experiment.encoder, run, settings,
+                              settings.sampler or default_sampler(), every)
 
 
 def _composer(experiment: Experiment, model) -> Composer:

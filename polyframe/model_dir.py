@@ -91,6 +91,20 @@ class ModelDir:
     def export(self) -> str:
         return self._path("export")
 
+    def check_writable(self) -> None:
+        """Says in one line, before any data is read, if the directory could
+        not be created or written; creates nothing."""
+        existing = os.path.abspath(self.root)
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing) or not os.access(existing,
+                                                        os.W_OK | os.X_OK):
+            reason = ("is not a directory" if not os.path.isdir(existing)
+                      else "is not writable")
+            raise UserFacingError(
+                f"cannot write the model directory {self.root!r}: "
+                f"{existing!r} {reason}. Choose another --model_dir.")
+
     def prepare(self) -> None:
         """Creates the directory; says so in one line if it cannot."""
         prepare_output_dir(self.root)

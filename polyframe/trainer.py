@@ -51,6 +51,10 @@ class TrainConfig:
         seed: Seeds initialisation, window offsets and shuffling.
         normalizer: The count the training loss is divided by ("events",
             "tokens" or "notes").
+        preview_every_minutes: At a new best checkpoint, log a short sample
+            to TensorBoard as audio and a piano roll, at most this often
+            (0: never; the benchmark-protocol configs turn it off). Its time
+            is not counted in `max_train_minutes`.
         init_from: A trained run directory to start from (fine-tuning):
             its best weights and its encoder state, unchanged; the optimizer
             and step start afresh. The model must have the same variables
@@ -71,6 +75,7 @@ class TrainConfig:
     jit_compile: bool = False
     seed: int = 0
     normalizer: str = "events"
+    preview_every_minutes: float = 5.0
     init_from: Optional[str] = None
 
 
@@ -171,7 +176,8 @@ class Trainer:
         return metrics_lib.from_sums(totals)
 
     def fit(self, make_windows: Callable[[np.random.Generator], pipeline.Batch],
-            valid_batches: Callable[[], Iterable[pipeline.Batch]]) -> None:
+            valid_batches: Callable[[], Iterable[pipeline.Batch]],
+            on_best: Optional[Callable[[int], None]] = None) -> None:
         """Trains until `max_epochs`, `max_steps` or early stopping.
 
         Args:
@@ -179,6 +185,9 @@ class Trainer:
                 with the given generator (seeded by the epoch, so a resumed
                 epoch sees exactly the same windows in the same order).
             valid_batches: Returns the validation batches.
+            on_best: Called with the step after each new best checkpoint
+                (e.g. a TensorBoard preview); its time is not counted in the
+                training budget.
         """
         config = self.config
         started = time.time()
@@ -218,8 +227,13 @@ class Trainer:
                     break
             progress.close()
             finished_epoch = int(self.step_in_epoch) >= num_steps
-            self._end_epoch(epoch, totals, time.time() - epoch_started,
-                            valid_batches, writers, finished_epoch)
+            improved = self._end_epoch(epoch, totals,
+                                       time.time() - epoch_started,
+                                       valid_batches, writers, finished_epoch)
+            if improved and on_best is not None:
+                called = time.time()
+                on_best(int(self.step))
+                started += time.time() - called
             if self._out_of_patience():
                 logging.info("early stop: no better validation NLL in %d "
                              "epochs", config.patience)
@@ -231,7 +245,9 @@ class Trainer:
                 break
 
     def _end_epoch(self, epoch, totals, seconds, valid_batches, writers,
-                   finished_epoch) -> None:
+                   finished_epoch) -> bool:
+        """Validates, checkpoints and logs; returns whether a new best was
+        kept."""
         train = metrics_lib.from_sums(totals) if totals else {}
         valid = self.evaluate(valid_batches())
         score = valid["nll_per_event"]
@@ -259,6 +275,7 @@ class Trainer:
             epoch, step, seconds, train.get("nll_per_event", math.nan), score,
             valid["nll_per_token"], valid["nll_per_note"],
             valid["bits_per_note"], "  *best*" if improved else "")
+        return improved
 
     def _out_of_patience(self) -> bool:
         return bool(self.config.patience and
