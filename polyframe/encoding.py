@@ -84,6 +84,15 @@ class EventEncoder(abc.ABC):
             return None
         return np.tile(np.asarray(ids, np.int32), (self.num_voices, 1))
 
+    def until_end(self, events: np.ndarray) -> np.ndarray:
+        """`events` up to (without) the first END event: what decodes."""
+        ids = self.end_ids
+        events = np.asarray(events)
+        if ids is None or not len(events):
+            return events
+        ended = np.flatnonzero(events[:, 0, 0] == ids[0])
+        return events[:ended[0]] if len(ended) else events
+
     def clock(self) -> Optional["EventClock"]:
         """The event clock in TF ops (see `polyframe.clock`), or None if the
         encoder's events have no per-voice timing to force notes against."""

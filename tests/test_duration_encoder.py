@@ -157,12 +157,31 @@ def test_state_round_trips_through_json(encoder, bach):
 
 
 def test_fields_and_describe(encoder):
-    pitch, duration = encoder.fields
+    pitch, duration = encoder.token_fields
     assert (pitch.name, pitch.vocab_size) == ("pitch", 3 + 108 - 21 + 1)
     assert (duration.name, duration.vocab_size) == (
         "duration", 2 + len(encoder.durations))
     assert list(encoder.durations) == sorted(encoder.durations)
-    assert "pitch=91" in encoder.describe()
+    # END is one more id in every field, the last.
+    assert [f.vocab_size for f in encoder.fields] == [92, duration.vocab_size
+                                                      + 1]
+    assert encoder.end_ids == (91, duration.vocab_size)
+    assert "pitch=92" in encoder.describe()
+
+
+def test_end_marker_is_saved_and_absent_from_older_states(encoder):
+    state = encoder.get_state()
+    assert state["end_marker"] is True
+    older = {k: v for k, v in state.items() if k != "end_marker"}
+    restored = type(encoder)()
+    restored.set_state(older)
+    assert restored.end_ids is None
+    assert [f.vocab_size for f in restored.fields] == [
+        f.vocab_size for f in encoder.token_fields]
+    # END decodes as nothing: an END row at the end changes no note.
+    piece = encoder.encode(_piece([(0, 72, 0, 1), (1, 60, 0, 2)]))
+    with_end = np.concatenate([piece, encoder.end_row()[None]])
+    assert encoder.decode(with_end).notes == encoder.decode(piece).notes
 
 
 def test_voices_moving_at_different_times_keep_exact_timing(encoder):
@@ -232,11 +251,16 @@ def test_decode_accepts_any_ids(encoder, data):
                                   elements=st.integers(-3, high)))
     qpm = data.draw(st.sampled_from([60.0, 120.0, 97.5]))
     decoded = encoder.decode(events, qpm=qpm)
-    times = encoder.event_start_times(events, qpm=qpm)
-    assert len(times) == num_events + 1 and times[0] == 0
+    # Decoding stops at the first END event.
+    kept = encoder.until_end(events)
+    assert len(kept) == next((row for row in range(num_events)
+                              if events[row, 0, 0] == encoder.end_ids[0]),
+                             num_events)
+    times = encoder.event_start_times(kept, qpm=qpm)
+    assert len(times) == len(kept) + 1 and times[0] == 0
     assert np.all(np.diff(times) > 0)
     assert decoded.total_time == pytest.approx(times[-1])
-    assert len(decoded.notes) <= encoder.note_starts(events).sum()
+    assert len(decoded.notes) <= encoder.note_starts(kept).sum()
     for note in decoded.notes:
         assert 0 <= note.instrument < 4
         assert 21 <= note.pitch <= 108

@@ -65,12 +65,16 @@ def test_registered():
 
 
 def test_fields():
-    assert [(f.name, f.vocab_size) for f in GridEncoder().fields] == [
+    assert [(f.name, f.vocab_size) for f in GridEncoder().token_fields] == [
         ("pitch", 90)]
-    assert [(f.name, f.vocab_size)
-            for f in GridEncoder(min_pitch=36, max_pitch=84,
-                                 held_field=True).fields] == [
-                                     ("pitch", 51), ("articulation", 3)]
+    held = GridEncoder(min_pitch=36, max_pitch=84, held_field=True)
+    assert [(f.name, f.vocab_size) for f in held.token_fields] == [
+        ("pitch", 51), ("articulation", 3)]
+    # END is the last id of every field.
+    assert [(f.name, f.vocab_size) for f in held.fields] == [
+        ("pitch", 52), ("articulation", 4)]
+    assert held.end_ids == (51, 3)
+    assert GridEncoder(end_marker=False).end_ids is None
 
 
 def test_encode_writes_pitch_rest_and_articulation():
@@ -249,6 +253,8 @@ def test_any_ids_decode_into_monophonic_voices(held_field, ids):
     events = ids.reshape(-1)[:num_steps * 3 * num_fields].reshape(
         num_steps, 3, num_fields)
     decoded = encoder.decode(events, qpm=90.0)
+    events = encoder.until_end(events)  # Decoding stops at END.
+    num_steps = len(events)
     step = 60.0 / 90.0 / 4
     assert decoded.total_time == pytest.approx(num_steps * step)
     assert len(decoded.notes) == int(encoder.note_starts(events).sum())

@@ -28,7 +28,8 @@ Policies:
   (`UnusableSequenceError`): transposing by octaves would silently change
   the music, and the default range is a full piano.
 
-Decoding accepts any ids, so whatever a model samples becomes music. Each
+Decoding accepts any ids (an END event and everything after it are left
+out), so whatever a model samples becomes music. Each
 voice has a remaining time. At every event, a voice with a pitch or REST
 token closes its previous segment (cutting it short if it was still
 sounding) and starts a new one that lasts the token's duration. HOLD, START
@@ -193,7 +194,7 @@ class DurationEncoder(EventEncoder):
         Raises:
             ValueError: if `events` is not `[num_events, num_voices, 2]`.
         """
-        times, notes = self._walk(events)
+        times, notes = self._walk(self.until_end(events))
         sequence = music_pb2.NoteSequence()
         sequence.ticks_per_quarter = TICKS_PER_QUARTER
         sequence.tempos.add(time=0.0, qpm=qpm)

@@ -35,7 +35,8 @@ What the grid cannot represent: rhythms finer than the grid (tuplets,
 notes of equal pitch (a note struck again right where the same pitch ends)
 decode as one long note, and such merges are counted in `adjustments`.
 
-Decoding accepts any ids. A voice starts a note at a step whose pitch id is
+Decoding accepts any ids (an END event and everything after it are left
+out). A voice starts a note at a step whose pitch id is
 a pitch and differs from the previous step's, or that is marked STRUCK; the
 note lasts while the same pitch id follows without STRUCK. REST, START and
 ids outside the vocabulary are silence; articulation ids other than STRUCK
@@ -167,7 +168,7 @@ class GridEncoder(EventEncoder):
         Raises:
             ValueError: if `events` does not have that shape.
         """
-        events = self._checked(events)
+        events = self.until_end(self._checked(events))
         pitches = self._pitches(events)
         starts = self.note_starts(events)
         num_steps = len(events)
