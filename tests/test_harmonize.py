@@ -34,6 +34,17 @@ def notes_of(midi_path, track):
             for n in sorted(instrument.notes, key=lambda n: n.start)]
 
 
+def assert_every_format(folder, prefix, count):
+    """Each piece in every format, the manifest and the gallery page."""
+    for index in range(count):
+        for extension in (".mid", ".wav", ".musicxml", ".svg", ".png"):
+            path = folder / f"{prefix}_{index:03d}{extension}"
+            assert path.stat().st_size > 0, path
+    assert (folder / "samples.json").exists()
+    page = (folder / "index.html").read_text()
+    assert f"{prefix}_{count - 1:03d}.svg" in page
+
+
 def harmonize(run, melody, out, *extra):
     return run_in_process(["--mode=harmonize", f"--model_dir={run}",
                            f"--melody={melody}", f"--output_dir={out}",
@@ -84,6 +95,7 @@ def test_the_given_soprano_is_the_melody_note_for_note(
     assert harmonize(run, melody_source, out) == 0
     manifest = json.loads((out / "samples.json").read_text())["pieces"]
     assert len(manifest) == 2
+    assert_every_format(out, "harmonization", 2)
     for index, entry in enumerate(manifest):
         midi = out / f"harmonization_{index:03d}.mid"
         assert notes_of(midi, "Soprano") == INLINE_NOTES

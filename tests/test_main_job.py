@@ -15,6 +15,7 @@ import pytest
 
 from conftest import REPO
 from helpers import DURATION_RNN, SMOKE, run_main
+from test_harmonize import assert_every_format
 
 # Sung ranges of the four voices, with a margin of a few semitones.
 RANGES = {"Soprano": (55, 84), "Alto": (50, 79), "Tenor": (43, 74),
@@ -71,6 +72,7 @@ def test_samples_are_four_voice_midi_with_audible_wav(trained_dir):
     model_dir, log = trained_dir
     midis = sorted((model_dir / "samples").glob("*.mid"))
     assert len(midis) == 2
+    assert_every_format(model_dir / "samples", "sample", 2)
     for midi_path in midis:
         assert_chorale_midi(midi_path)
         samples, rate = read_wav(midi_path.with_suffix(".wav"))

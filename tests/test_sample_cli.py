@@ -8,7 +8,7 @@ import shutil
 import pretty_midi
 
 from helpers import one_error_line, run_in_process
-from test_harmonize import notes_of
+from test_harmonize import assert_every_format, notes_of
 
 
 
@@ -34,6 +34,7 @@ def test_every_sample_continues_the_whole_primer(rnn_run, tmp_path):
     out = tmp_path / "out"
     primer = two_part_primer(tmp_path / "primer.mid")
     assert sample(rnn_run, out, f"--primer={primer}", "--num_samples=2") == 0
+    assert_every_format(out, "sample", 2)
     for index in range(2):
         midi = out / f"sample_{index:03d}.mid"
         soprano = notes_of(midi, "Soprano")
