@@ -29,7 +29,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    from polyframe import given_plan, jobs
+    from polyframe import given_plan, jobs, piece_info
     from polyframe.compose import Composer
     from polyframe.data import pipeline
     from polyframe.generation import Generator
@@ -45,7 +45,7 @@ def main(argv):
     piece_id, saved = run.load_melodies()[0]
     notes = saved["notes"][:FLAGS.notes]
     saved = dict(saved, notes=notes, end=notes[-1][2])
-    melody = jobs.given_from_saved(piece_id, saved)
+    melody = piece_info.given_from_saved(piece_id, saved)
     settings = experiment.sample
     composer = Composer(model, encoder, settings,
                         settings.sampler or jobs.default_sampler())

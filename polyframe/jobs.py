@@ -5,20 +5,18 @@ Nothing here reads flags or gin: the binary passes in a built `Experiment`
 jobs can be called from Python as well.
 """
 
-import fractions
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import tensorflow as tf
 from absl import logging
-from note_seq.protobuf import music_pb2
 
-from polyframe import output, previews, sequence_model, warm_start
+from polyframe import (output, piece_info, previews, sequence_model,
+                       warm_start)
 from polyframe.compose import Composer, Piece
 from polyframe.data import augmentation as augmentation_lib
 from polyframe.data import pipeline, prepare
-from polyframe.data.timing import TempoMap
 from polyframe.distribution import make_strategy
 from polyframe.errors import UserFacingError
 from polyframe.experiment import Experiment
@@ -26,7 +24,6 @@ from polyframe.model_dir import ModelDir, prepare_output_dir
 from polyframe.music_input import GivenMusic
 from polyframe.trainer import Trainer
 
-Fraction = fractions.Fraction
 
 
 def train(experiment: Experiment, model_dir: str, config_text: str,
@@ -58,7 +55,7 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
     run.save_encoder(encoder)
     valid = encoded["valid"]
     run.save_primers([s.id for s in valid.sequences], valid.pieces,
-                     [melody_of(s) for s in valid.sequences])
+                     [piece_info.melody_of(s) for s in valid.sequences])
 
     config = experiment.train
     trainer = Trainer(config, run, make_strategy(experiment.distribution),
@@ -238,52 +235,6 @@ def export(experiment: Experiment, model_dir: str,
     return path
 
 
-def melody_of(sequence: music_pb2.NoteSequence,
-              voice: int = 0) -> Dict[str, Any]:
-    """A validation piece's melody and metre, as saved in primers.json."""
-    tempo_map = TempoMap(sequence)
-    notes = [[n.pitch, str(tempo_map.to_quarters(n.start_time)),
-              str(tempo_map.to_quarters(n.end_time))]
-             for n in sorted(sequence.notes, key=lambda n: n.start_time)
-             if n.instrument == voice]
-    melody = {"voice": voice, "notes": notes,
-              "end": str(tempo_map.to_quarters(sequence.total_time))}
-    if sequence.time_signatures:
-        first = min(sequence.time_signatures, key=lambda t: t.time)
-        melody["time_signature"] = [first.numerator, first.denominator]
-    if sequence.key_signatures:
-        first = min(sequence.key_signatures, key=lambda k: k.time)
-        melody["key_fifths"] = fifths_of(first.key, first.mode)
-    return melody
-
-
-def fifths_of(key: int, mode: int) -> int:
-    """Sharps (+) or flats (-) of a NoteSequence key (pitch class, mode)."""
-    major = (key + 3) % 12 if mode == music_pb2.NoteSequence.KeySignature.MINOR \
-        else key % 12
-    fifths = (major * 7) % 12
-    return fifths - 12 if fifths > 6 else fifths
-
-
-def given_from_saved(piece_id: str, melody: Dict[str, Any]) -> GivenMusic:
-    """A saved validation melody as given music."""
-    sequence = music_pb2.NoteSequence()
-    sequence.tempos.add(time=0.0, qpm=120.0)
-    voice = int(melody["voice"])
-    for pitch, start, end in melody["notes"]:
-        sequence.notes.add(pitch=int(pitch), velocity=80, instrument=voice,
-                           start_time=float(Fraction(start)) / 2,
-                           end_time=float(Fraction(end)) / 2)
-    end = Fraction(melody["end"])
-    sequence.total_time = float(end) / 2
-    return GivenMusic(
-        sequence=sequence, voices=(voice,), end_quarters=end,
-        time_signature=tuple(melody.get("time_signature", (4, 4))),
-        key_fifths=melody.get("key_fifths"), key_mode=None,
-        pickup_quarters=Fraction(0),
-        description=f"melody of {piece_id}")
-
-
 def _harmonize_saved_melodies(composer: Composer,
                               run: ModelDir) -> List[Piece]:
     """Harmonises saved validation melodies, one per sample; a melody the
@@ -294,7 +245,7 @@ def _harmonize_saved_melodies(composer: Composer,
         if len(pieces) == composer.settings.num_samples:
             break
         try:
-            pieces += composer.around(given_from_saved(piece_id, melody),
+            pieces += composer.around(piece_info.given_from_saved(piece_id, melody),
                                       force_end=True, what="melody", count=1)
         except UserFacingError as error:
             skipped.append(piece_id)

@@ -16,6 +16,7 @@
 Nothing else in polyframe spells these names.
 """
 
+import fractions
 import json
 import os
 from typing import Any, Dict, List, Sequence, Tuple
@@ -178,7 +179,7 @@ class ModelDir:
         return list(zip(saved["piece_ids"], saved.get("melodies", [])))
 
     def load_piece_info(self, piece_ids: Sequence[str]) -> List[Dict[str, Any]]:
-        """Time signature and key of saved validation pieces, by id, as
+        """Time signature, key and pickup of saved validation pieces, by id, as
         keyword arguments of `polyframe.compose.Piece`."""
         by_id = dict(self.load_melodies())
         info = []
@@ -189,6 +190,9 @@ class ModelDir:
                 entry["time_signature"] = tuple(melody["time_signature"])
             if "key_fifths" in melody:
                 entry["key_fifths"] = melody["key_fifths"]
+            if "pickup" in melody:
+                entry["pickup_quarters"] = fractions.Fraction(
+                    melody["pickup"])
             info.append(entry)
         return info
 
