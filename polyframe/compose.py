@@ -90,6 +90,11 @@ class Composer:
             self._constraints.append(basic.EndRule(encoder))
         self._constraints += [make(encoder=encoder)
                               for make in settings.constraints]
+        # Last in the chain: it reads END's probability after every other
+        # rule (given voices forbid or force END) has had its say.
+        self._end_rate = ([basic.EndAtModelRate(encoder)]
+                          if encoder.end_ids is not None and
+                          settings.end_at_model_rate else [])
         # Traced once and reused: it reads the model's variables, so it
         # stays right while they change (previews during training).
         self._plain = None
@@ -145,8 +150,7 @@ class Composer:
         primers = np.stack([pipeline.with_start(
             np.zeros((0, self.encoder.num_voices, len(self.encoder.fields)),
                      np.int32))] * count)
-        generator = self._generator(
-            [basic.GivenVoices(self.encoder, plan)])
+        generator = self._generator([basic.GivenVoices(self.encoder, plan)])
         max_events = self.settings.max_events
         if force_end:  # Room to reach the end of the given music, and END.
             max_events = max(max_events, self.encoder.clock().events_until(
@@ -172,17 +176,16 @@ class Composer:
                            real[:, None]).sum())
             piece.nll_per_note = piece.nll / max(notes, 1.0)
 
-    def _generator(self, extra=()) -> Generator:
-        if not extra and self._plain is not None:
+    def _generator(self, extra=None) -> Generator:
+        if extra is None:
+            if self._plain is None:
+                self._plain = self._generator([])
             return self._plain
         end_ids = self.encoder.end_ids
-        generator = Generator(self.model, self.sampler,
-                              self._constraints + list(extra),
-                              clock=self.encoder.clock(),
-                              end_id=end_ids[0] if end_ids else None)
-        if not extra:
-            self._plain = generator
-        return generator
+        return Generator(self.model, self.sampler,
+                         self._constraints + list(extra) + self._end_rate,
+                         clock=self.encoder.clock(),
+                         end_id=end_ids[0] if end_ids else None)
 
     def _melody_conditioning(self, given: GivenMusic,
                              count: int) -> Dict[str, np.ndarray]:

@@ -4,7 +4,7 @@ Generation draws one token at a time (event by event, voice by voice, field
 by field). Before each draw the model's logits pass through a chain of
 constraints, then the sampler draws from what is left. A constraint forbids
 tokens by pushing their logits to `NEVER`, or forces one token by leaving
-only it possible; it never draws. Forcing a melody, forbidding START, ending
+only it possible. Forcing a melody, forbidding START, ending
 pieces at END and keeping voices in range are all constraints, so the loop
 has no special cases.
 """
@@ -31,6 +31,9 @@ class StepContext:
         drawn: int32 `[batch, voices, fields]`: this event's tokens drawn so
             far (voices before `voice`, and fields before `field` of
             `voice`); the rest is undefined.
+        seed: int32 `[2]`, the stateless seed of this token's draw, for
+            constraints that decide between tokens at random (row by row,
+            like the samplers).
     """
 
     voice: int
@@ -38,6 +41,7 @@ class StepContext:
     step: tf.Tensor
     time: tf.Tensor
     drawn: tf.Tensor
+    seed: tf.Tensor = None
 
 
 class Constraint(abc.ABC):

@@ -188,12 +188,14 @@ class Generator:
         for voice in range(num_voices):
             voice_logits = self.model.voice_logits(state, drawn(), voice)
             for field, logits in enumerate(voice_logits):
-                context = StepContext(voice=voice, field=field, step=step,
-                                      time=time, drawn=drawn())
-                logits = apply_chain(self.constraints, logits, context)
                 counter = (step * num_voices + voice) * num_fields + field
+                token_seed = tf.stack([seed, counter])
+                context = StepContext(voice=voice, field=field, step=step,
+                                      time=time, drawn=drawn(),
+                                      seed=token_seed)
+                logits = apply_chain(self.constraints, logits, context)
                 tokens[voice][field] = tf.cast(self.sampler(
-                    logits, tf.stack([seed, counter])), tf.int32)
+                    logits, token_seed), tf.int32)
         return drawn()
 
 

@@ -23,6 +23,10 @@ class SampleConfig:
         constraints: Extra constraint factories (e.g.
             `[@constraints.voice_range]`), called with `encoder=`; START and
             the END rule always apply.
+        end_at_model_rate: Decide END with the model's own probability and
+            let the sampler choose among the other tokens, so that a low
+            temperature does not stop pieces from ending (see
+            `@constraints.end_at_model_rate`).
         writers: Output writers (registered in `writers`, e.g.
             `[@writers.midi(), @writers.musicxml()]`); None writes every
             format.
@@ -37,6 +41,7 @@ class SampleConfig:
     max_events: int = 600
     sampler: Optional[Sampler] = None
     constraints: Sequence[Callable] = ()
+    end_at_model_rate: bool = True
     writers: Optional[Sequence[Any]] = None
     seed: int = 1234
     qpm: float = 100.0

@@ -146,3 +146,21 @@ def test_voice_range_keeps_each_voice_in_its_range(model, encoder):
 def test_voice_range_rejects_a_range_outside_midi(encoder):
     with pytest.raises(ValueError, match="voice 0's range 50..130"):
         basic.VoiceRange(encoder, ((0, (50, 130)),))
+
+
+def test_end_comes_at_the_models_rate_even_at_a_low_temperature(model,
+                                                                 encoder):
+    cold = registries.SAMPLERS.get("temperature")(temperature=0.05)
+
+    def ended(chain):
+        generator = Generator(model, cold, chain, encoder.clock(),
+                              encoder.end_ids[0])
+        return generator(np.zeros((16, 1, 4, 2), np.int32), 80, 3).ended
+
+    rules = [basic.ForbidStart(encoder), basic.EndRule(encoder)]
+    # Cold sampling alone draws END only where it is the likeliest token,
+    # which an untrained model never makes it.
+    assert not ended(rules).any()
+    # Decided at the model's own rate (about 1 in 90 here), most of 16
+    # pieces of up to 80 events end.
+    assert ended(rules + [basic.EndAtModelRate(encoder)]).sum() >= 8

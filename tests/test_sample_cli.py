@@ -128,3 +128,17 @@ def test_constraints_from_gin_reach_the_loop(rnn_run, tmp_path):
             assert all(low <= pitch <= high for pitch, _, _ in notes)
             checked += len(notes)
     assert checked >= 8
+
+
+def test_pieces_end_at_a_low_temperature_unless_asked_not_to(rnn_run,
+                                                             tmp_path):
+    def ended(out, *extra):
+        assert sample(rnn_run, out, "--num_samples=4", "--temperature=0.05",
+                      "--gin_param=SampleConfig.max_events = 300",
+                      "--gin_param=SampleConfig.writers = []", *extra) == 0
+        entries = json.loads((out / "samples.json").read_text())["pieces"]
+        return sum(e["ended_by"] == "END" for e in entries)
+
+    assert ended(tmp_path / "rate") >= 2
+    assert ended(tmp_path / "cold", "--gin_param="
+                 "SampleConfig.end_at_model_rate = False") == 0

@@ -45,6 +45,33 @@ class EndRule(Constraint):
         return force(logits, end, ended)
 
 
+@CONSTRAINTS.register("end_at_model_rate")
+class EndAtModelRate(Constraint):
+    """Pieces end as often as the model says, whatever the temperature.
+
+    A low temperature sharpens every choice, END's included: END is then
+    drawn only where it is the likeliest token, so pieces rarely end. This
+    decides END first, with the model's own probability (a draw of its own,
+    row by row from the token's seed), and lets the sampler choose among the
+    other tokens: temperature shapes what is played, not how long.
+    """
+
+    def __init__(self, encoder: EventEncoder):
+        self._end_id = encoder.end_ids[0]
+
+    def __call__(self, logits, context):
+        if context.voice != 0 or context.field != 0:
+            return logits
+        probability = tf.nn.softmax(tf.cast(logits, tf.float32))[
+            :, self._end_id]
+        draw = tf.random.stateless_uniform(
+            tf.shape(probability), tf.bitwise.bitwise_xor(
+                context.seed, tf.constant([0, 0x5EED], tf.int32)))
+        ends = draw < probability
+        logits = forbid(logits, self._end_id, tf.logical_not(ends))
+        return force(logits, tf.fill(tf.shape(ends), self._end_id), ends)
+
+
 @dataclasses.dataclass(frozen=True)
 class GivenVoicesPlan:
     """What given voices play, in encoder tokens on the clock's ticks.
@@ -59,8 +86,9 @@ class GivenVoicesPlan:
             the plan's span that `ticks` does not list (its note goes on), or
             None if every event of the span is listed.
         end_tick: Where the given music ends.
-        force_end: If True the piece ends there (END is forced there and
-            forbidden before); else generation goes on freely after it.
+        force_end: If True the piece ends there (END is forced there);
+            else generation goes on freely after it. Either way no piece
+            ends inside the given music.
     """
 
     voices: Tuple[int, ...]
@@ -96,11 +124,12 @@ class GivenVoices(Constraint):
         if context.voice in self._slots:
             tokens = self._given_tokens(time, context.voice, context.field)
             logits = force(logits, tokens, in_span)
-        if plan.force_end:
+        if self._end_ids is not None:  # No piece ends inside given music.
             end_id = self._end_ids[context.field]
             logits = forbid(logits, end_id, in_span)
-            logits = force(logits, tf.fill(tf.shape(time), end_id),
-                           tf.logical_not(in_span))
+            if plan.force_end:
+                logits = force(logits, tf.fill(tf.shape(time), end_id),
+                               tf.logical_not(in_span))
         return logits
 
     def _given_tokens(self, time, voice, field):
