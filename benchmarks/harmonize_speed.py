@@ -65,7 +65,7 @@ def main(argv):
         (0, encoder.num_voices, len(encoder.fields)), np.int32))] *
         FLAGS.num_samples)
     max_events = encoder.clock().events_until(plan.end_tick) + 1
-    conditioning = (composer._melody_conditioning(melody, FLAGS.num_samples)
+    conditioning = (composer.melody_conditioning(melody, FLAGS.num_samples)
                     if composer.needs_melody else None)
     generator(primers, max_events, 0, conditioning)  # trace
     times, events = [], 0

@@ -146,7 +146,7 @@ class Composer:
                     "encoder.")
         count = count or self.settings.num_samples
         if self.needs_melody:
-            conditioning = self._melody_conditioning(given, count)
+            conditioning = self.melody_conditioning(given, count)
         primers = np.stack([pipeline.with_start(
             np.zeros((0, self.encoder.num_voices, len(self.encoder.fields)),
                      np.int32))] * count)
@@ -187,7 +187,7 @@ class Composer:
                          clock=self.encoder.clock(),
                          end_id=end_ids[0] if end_ids else None)
 
-    def _melody_conditioning(self, given: GivenMusic,
+    def melody_conditioning(self, given: GivenMusic,
                              count: int) -> Dict[str, np.ndarray]:
         voice = self.model.melody_voice
         tempo_map = TempoMap(given.sequence)

@@ -3,9 +3,7 @@
 import dataclasses
 from typing import Any, Callable, Optional, Sequence
 
-import tensorflow as tf
-
-Sampler = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+from polyframe.generation import Sampler
 
 
 @dataclasses.dataclass
