@@ -19,6 +19,7 @@ from polyframe.writer import GeneratedPiece, write_bytes
 INDEX = "index.html"
 # Metadata keys shown in the piece's summary line, not in its table.
 _SUMMARY_KEYS = ("primer", "length_quarters")
+_STATISTICS_SUFFIX = "_musical_statistics"
 _WORDS = {"nll": "NLL", "atb": "ATB", "num": "number of", "qpm": "qpm"}
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px;
@@ -54,7 +55,9 @@ def write_gallery(output_dir: str, pieces: Sequence[GeneratedPiece],
             other key is shown in a table.
         run_info: `config` (the run's name), `metrics` (a dict, e.g. the
             run's metrics.json; NLL and bits entries are listed first, in
-            readable words); any other keys are shown as facts about the run.
+            readable words), `statistics` (as in `samples.json`: the
+            pieces' musical statistics and the validation pieces', shown
+            side by side); any other keys are shown as facts about the run.
 
     Returns:
         The path of the page.
@@ -62,6 +65,7 @@ def write_gallery(output_dir: str, pieces: Sequence[GeneratedPiece],
     run_info = dict(run_info)
     config = str(run_info.pop("config", "") or "")
     metrics = run_info.pop("metrics", None) or {}
+    statistics = run_info.pop("statistics", None) or {}
     title = f"polyframe: {config}" if config else "polyframe samples"
     parts = [
             "<!DOCTYPE html>",
@@ -79,6 +83,7 @@ def write_gallery(output_dir: str, pieces: Sequence[GeneratedPiece],
             f"<p>{len(pieces)} piece{'s' if len(pieces) != 1 else ''}.</p>",
     ]
     parts += _table("Metrics", _metric_rows(metrics))
+    parts += _statistics_table(statistics)
     parts += _table("Run", [(_label(k), _value(v)) for k, v in sorted(run_info.items())])
     parts.append("</header>")
     for number, piece in enumerate(pieces, start=1):
@@ -116,7 +121,7 @@ def _piece_section(output_dir: str, number: int, piece: GeneratedPiece) -> List[
         lines.append('<p class="links">' + " ".join(
                 f'<a href="{link(ext)}" download>{label}</a>'
                 for ext, label in downloads) + "</p>")
-    extra = [(_label(k), _value(v)) for k, v in sorted(piece.metadata.items())
+    extra = [(_label(k), _value(v)) for k, v in sorted(_flatten(piece.metadata))
              if k not in _SUMMARY_KEYS]
     lines += _table(None, extra)
     lines.append("</section>")
@@ -141,10 +146,33 @@ def _summary(piece: GeneratedPiece) -> str:
 
 def _metric_rows(metrics: Mapping[str, Any]) -> List[Tuple[str, str]]:
     """Rows of (label, value), NLL and bits first."""
-    flat = dict(_flatten(metrics))
+    flat = dict(_flatten({k: v for k, v in metrics.items()
+                          if not k.endswith(_STATISTICS_SUFFIX)}))
     likelihood = [k for k in flat if "nll" in k.split("_") or "bits" in k.split("_")]
     others = [k for k in flat if k not in likelihood]
     return [(_label(k), _value(flat[k])) for k in sorted(likelihood) + sorted(others)]
+
+
+def _statistics_table(statistics: Mapping[str, Any]) -> List[str]:
+    """Each statistic's mean over these pieces beside the validation
+    pieces' mean and 10th-90th percentile range."""
+    pieces = statistics.get("pieces") or {}
+    if not pieces:
+        return []
+    reference = statistics.get("validation") or {}
+    lines = ["<table>", "<caption>Musical statistics</caption>",
+             "<tr><th>statistic</th><th>these pieces (mean)</th>"
+             "<th>validation (mean)</th><th>validation 10th&ndash;90th "
+             "percentile</th></tr>"]
+    for name, values in pieces.items():
+        ref = reference.get(name)
+        cells = [_value(values["mean"]),
+                 _value(ref["mean"]) if ref else "",
+                 f"{_value(ref['p10'])} to {_value(ref['p90'])}" if ref else ""]
+        lines.append(f"<tr><th>{_text(_label(name))}</th>" + "".join(
+            f'<td class="number">{_text(c)}</td>' for c in cells) + "</tr>")
+    lines.append("</table>")
+    return lines
 
 
 def _flatten(values: Mapping[str, Any], prefix: str = "") -> Iterable[Tuple[str, Any]]:
@@ -164,6 +192,8 @@ def _label(key: str) -> str:
 
 
 def _value(value: Any) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, bool) or not isinstance(value, numbers.Number):
         return str(value)
     if isinstance(value, numbers.Integral):

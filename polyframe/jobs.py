@@ -12,8 +12,8 @@ from typing import Dict, List, Optional, Sequence
 import tensorflow as tf
 from absl import logging
 
-from polyframe import (output, piece_info, previews, sequence_model,
-                       warm_start)
+from polyframe import (musical_statistics, output, piece_info, previews,
+                       sequence_model, warm_start)
 from polyframe.compose import Composer, Piece
 from polyframe.data import augmentation as augmentation_lib
 from polyframe.data import pipeline, prepare
@@ -99,6 +99,9 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
             continue
         for key, value in trainer.evaluate(batches(split)()).items():
             metrics[f"{split}_{key}"] = value
+        metrics[f"{split}_musical_statistics"] = musical_statistics.summarize(
+            [piece_statistics(encoder, piece)
+             for piece in encoded[split].pieces])
     run.write_metrics(metrics)
     logging.info("best checkpoint %s: valid %.4f nats/note, test %.4f "
                  "nats/note", metrics["best_checkpoint"],
@@ -279,6 +282,14 @@ def _log_pieces(pieces: Sequence[Piece], seconds: float) -> None:
     logging.info("generated %d pieces in %.1fs (%d ended by END, %d by the "
                  "max_events limit)", len(pieces), seconds, ended,
                  len(pieces) - ended)
+
+
+def piece_statistics(encoder, events) -> Dict[str, float]:
+    """The musical statistics of an encoded piece, as its samples get them
+    (decoded by the same encoder)."""
+    return musical_statistics.piece_statistics(
+        musical_statistics.notes_of(encoder.decode(events, qpm=60.0), qpm=60.0),
+        encoder.num_voices, encoder.voice_names)
 
 
 def default_sampler():

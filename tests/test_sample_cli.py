@@ -6,6 +6,9 @@ import json
 import shutil
 
 import pretty_midi
+import pytest
+
+from polyframe import musical_statistics as ms
 
 from helpers import one_error_line, run_in_process
 from test_harmonize import assert_every_format, notes_of
@@ -145,3 +148,34 @@ def test_pieces_end_at_a_low_temperature_unless_asked_not_to(rnn_run,
     # Cold sampling sharpens END away wherever it is not the likeliest
     # token, so the same samples run longer without the rule.
     assert sum(at_rate) < sum(cold)
+
+
+def test_samples_carry_their_musical_statistics_beside_validation(
+        rnn_run, tmp_path):
+    out = tmp_path / "out"
+    assert sample(rnn_run, out, "--num_samples=2") == 0
+    manifest = json.loads((out / "samples.json").read_text())
+    metrics = json.loads((rnn_run / "metrics.json").read_text())
+    reference = metrics["valid_musical_statistics"]
+    assert manifest["statistics"]["validation"] == reference
+    # Every piece of the bundled chorales' split (314/40/51) is measured.
+    assert reference["in_key_share"]["pieces"] == 40
+    assert metrics["test_musical_statistics"]["in_key_share"]["pieces"] == 51
+    rows = []
+    for entry in manifest["pieces"]:
+        midi = pretty_midi.PrettyMIDI(str(out / f"sample_{entry['index']:03d}.mid"))
+        voices = ("Soprano", "Alto", "Tenor", "Bass")
+        seconds_per_quarter = 60.0 / midi.get_tempo_changes()[1][0]
+        notes = [ms.Note(voices.index(track.name), n.pitch,
+                         n.start / seconds_per_quarter,
+                         n.end / seconds_per_quarter)
+                 for track in midi.instruments for n in track.notes]
+        expected = ms.piece_statistics(notes, 4, voices)
+        assert entry["statistics"] == pytest.approx(
+            {k: round(v, 4) for k, v in expected.items()}, abs=2e-4)
+        rows.append(expected)
+    summary = manifest["statistics"]["pieces"]
+    assert summary["longest_run_quarters"]["max"] == pytest.approx(
+        max(r["longest_run_quarters"] for r in rows), abs=1e-4)
+    page = (out / "index.html").read_text()
+    assert "<caption>Musical statistics</caption>" in page
