@@ -13,14 +13,16 @@ but `tf.saved_model.load`:
   the draws are exactly those of `@samplers.temperature` (stateless, row by
   row): the same seed and temperature give the same events as polyframe.
 * `score(events, mask, end, notes)`: teacher-forced NLL per piece, END
-  scored apart, from `model.token_losses` (what `metrics.json` sums).
+  scored apart, from `model.token_losses` (what `metrics.json` sums). A
+  model that reads event times gets them from the events themselves, played
+  on the encoder's clock as generation does.
 
 Two assets travel with it: `encoder.json` (the encoder's learned state,
 as in the model directory) and `polyframe_export.json` (fields, voices,
 voice names, START and END ids, and every token's meaning), enough to turn
 events into notes without polyframe.
 
-Models that read conditioning features (`model.features`, e.g. the
+Models that read a melody (`MELODY` in `model.features`, the
 melody-conditioned harmoniser) are refused with a one-line error: their
 generation also needs the given voices forced by a constraint built from the
 melody, which a fixed signature cannot take yet.
@@ -42,7 +44,7 @@ from polyframe.constraint import Constraint
 from polyframe.encoding import START_ID, EventEncoder
 from polyframe.errors import UserFacingError
 from polyframe.generation import Generator
-from polyframe.sequence_model import SequenceModel
+from polyframe.sequence_model import MELODY, TIMES, SequenceModel
 from polyframe_plugins.constraints import basic
 from polyframe_plugins.samplers import categorical
 
@@ -89,15 +91,17 @@ def constraint_chain(encoder: EventEncoder,
 def check_exportable(model: SequenceModel) -> None:
     """Refuses models whose signatures would need conditioning inputs.
 
+    Event times are computed from the events, so only a melody is refused.
+
     Raises:
-        UserFacingError: if the model reads features besides the events.
+        UserFacingError: if the model reads a melody besides the events.
     """
-    if model.features:
+    if MELODY in model.features:
         raise UserFacingError(
             f"--mode=export cannot export {type(model).__name__}: it reads "
             f"{', '.join(model.features)} besides the events, and exported "
-            "signatures take events only; export a model without "
-            "conditioning (e.g. models.event_rnn).")
+            "signatures take events only; export a model without a melody "
+            "encoder (e.g. models.event_rnn).")
 
 
 class ServingModule(tf.Module):
@@ -149,6 +153,8 @@ class ServingModule(tf.Module):
 
     def _score(self, events, mask, end, notes):
         batch = {"events": events, "mask": mask, "end": end, "notes": notes}
+        if TIMES in self.model.features:
+            batch[TIMES] = self._generator.successor_times(events[:, :-1])
         losses = self.model.token_losses(batch, training=False)
         per_event = tf.reduce_sum(tf.add_n(losses), axis=-1)  # [B, T]
         end = end * mask

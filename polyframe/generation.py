@@ -154,6 +154,15 @@ class Generator:
             step += 1
         return events.stack(), lengths, ended
 
+    def successor_times(self, rows: tf.Tensor) -> tf.Tensor:
+        """Start (quarters) of the successor of each of `rows` `[B, R, V, F]`
+        (START first), as the loop's clock counts it: the `times` feature
+        of a batch whose inputs are `rows`."""
+        batch = tf.shape(rows)[0]
+        clock_state = (self.clock.initial_state(batch) if self.clock
+                       else (tf.zeros([batch], tf.int32),))
+        return self._primer_times(rows, clock_state)[1]
+
     def _primer_times(self, primers, clock_state):
         """Plays the primer's rows after START on the clock.
 

@@ -105,3 +105,38 @@ class PerVoiceDense(tf.Module):
             out = tf.einsum("nvc,vch->nvh", flat, self.kernel)
         out += self.bias
         return tf.reshape(out, tf.concat([leading, tf.shape(out)[1:]], axis=0))
+
+
+# Periods (quarters) of the metric phase features: beat subdivision, beat
+# pair, 4/4 bar.
+TIME_PERIODS = (1.0, 2.0, 4.0)
+# Quarters after which each progress feature saturates at 1.
+TIME_HORIZONS = (16.0, 32.0, 64.0, 128.0)
+NUM_TIME_FEATURES = 2 * len(TIME_PERIODS) + len(TIME_HORIZONS)
+
+
+def time_features(times: tf.Tensor) -> tf.Tensor:
+    """Where an event lies in its piece, for a model to condition on.
+
+    Rhythm and endings depend on position: notes start on beats, cadences on
+    bar lines, and a piece ends after some tens of bars. A recurrent model
+    can count durations itself, but only approximately; these features give
+    the position exactly, from the event's start time alone (known before
+    the event is drawn, so they never leak the future).
+
+    Args:
+        times: `[...]` start of the event in quarter notes from the start of
+            the piece.
+
+    Returns:
+        `[..., NUM_TIME_FEATURES]` float32: sine and cosine of the phase
+        within each of `TIME_PERIODS`, then `min(time / horizon, 1)` for each
+        of `TIME_HORIZONS` (how far into the piece, saturating so that a
+        piece longer than any in training still looks like a long one).
+    """
+    times = tf.cast(times, tf.float32)[..., None]
+    periods = tf.constant(TIME_PERIODS, tf.float32)
+    angles = 2.0 * 3.141592653589793 * times / periods
+    horizons = tf.constant(TIME_HORIZONS, tf.float32)
+    return tf.concat([tf.sin(angles), tf.cos(angles),
+                      tf.minimum(times / horizons, 1.0)], axis=-1)

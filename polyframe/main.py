@@ -133,7 +133,7 @@ def run(argv) -> None:
     elif not gin_files:
         raise UserFacingError("no --gin_file given; start from "
                               "--gin_file=gin_configs/duration_rnn.gin")
-    make_experiment = configure(gin_files, _flag_bindings())
+    make_experiment = configure(gin_files, flag_bindings())
     try:
         experiment = make_experiment()
     except (ValueError, TypeError) as error:
@@ -185,7 +185,7 @@ def _check_flags() -> None:
                               f"{FLAGS.num_samples}.")
 
 
-def _flag_bindings():
+def flag_bindings():
     """The gin bindings the convenience flags stand for."""
     params = list(FLAGS.gin_param)
     if FLAGS.num_samples is not None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from polyframe import plugin_loading, registries
+from polyframe import layers, plugin_loading, registries
 from polyframe.data import pipeline
 from polyframe.encoding import START_ID, Field
 from polyframe.sequence_model import without_start
@@ -19,12 +19,12 @@ FIELDS = (Field("pitch", 12), Field("duration", 5))
 VOICES = 4
 
 
-def make_model(head_name, cell_name="lstm"):
+def make_model(head_name, cell_name="lstm", time_features=False):
     tf.random.set_seed(0)
     cell = functools.partial(registries.CELLS.get(cell_name), num_units=16)
     head = functools.partial(registries.HEADS.get(head_name), hidden_size=16)
     return EventRNN(FIELDS, VOICES, cell, head, num_layers=2,
-                    default_embedding_size=4)
+                    default_embedding_size=4, time_features=time_features)
 
 
 def random_events(rng, batch=3, length=6):
@@ -155,3 +155,45 @@ def test_each_sample_depends_on_the_seed_and_its_index_only(head_name):
     two = generate(primers[:2], max_events=6, seed=3).events
     np.testing.assert_array_equal(two, four[:2])
     assert not np.array_equal(four[0], four[1])  # Rows draw differently.
+
+
+def test_time_features_are_exact_phases_and_saturating_progress():
+    features = layers.time_features(tf.constant([0.0, 1.0, 1000.0])).numpy()
+    assert layers.NUM_TIME_FEATURES == features.shape[1] == 10
+    # sin and cos of the phase in 1, 2 and 4 quarters, then time / 16, 32,
+    # 64 and 128 quarters, at most 1.
+    np.testing.assert_allclose(features[0], [0, 0, 0, 1, 1, 1, 0, 0, 0, 0],
+                               atol=1e-6)
+    np.testing.assert_allclose(
+        features[1], [0, 0, 1, 1, -1, 0, 1 / 16, 1 / 32, 1 / 64, 1 / 128],
+        atol=1e-6)
+    np.testing.assert_allclose(features[2, 6:], [1, 1, 1, 1])
+
+
+def test_time_features_make_the_rnn_read_event_times():
+    events = tf.constant(random_events(np.random.default_rng(2)))
+    times = np.arange(5, dtype=np.float32)[None].repeat(3, axis=0)
+    timed = make_model("autoregressive", time_features=True)
+    assert timed.features == ("times",)
+    assert make_model("autoregressive").features == ()
+    at_start = timed.logits({"events": events, "times": tf.constant(times)})
+    shifted = timed.logits({"events": events,
+                            "times": tf.constant(times + 0.5)})
+    assert not np.allclose(at_start[0].numpy(), shifted[0].numpy())
+
+
+def test_greedy_generation_with_times_matches_teacher_forcing():
+    # Without an encoder clock the loop counts events: the successor of
+    # row t starts at t.
+    model = make_model("autoregressive", time_features=True)
+    generate = generator(model, registries.SAMPLERS.get("greedy")())
+    primers = random_events(np.random.default_rng(5), batch=1, length=3)
+    events = generate(primers, max_events=4, seed=0).events
+    full = np.concatenate([primers[:, :1], events], axis=1)
+    times = np.arange(full.shape[1] - 1, dtype=np.float32)[None]
+    logits = model.logits({"events": tf.constant(full),
+                           "times": tf.constant(times)})
+    for index, (field, field_logits) in enumerate(zip(FIELDS, logits)):
+        predicted = tf.argmax(without_start(field_logits, field.vocab_size),
+                              -1).numpy()
+        np.testing.assert_array_equal(predicted[:, 2:], events[:, 2:, :, index])

@@ -4,6 +4,12 @@ The input of step t is event t and its target is event t + 1 (event 0 of a
 piece is the START row). Which cell and which head are used is the user's
 choice, passed in as factories, so the same assembly trains every
 combination.
+
+With `time_features`, every step also reads where its target event starts
+in the piece (`polyframe.layers.time_features`: metric phase and how far
+into the piece), which the generation loop knows from the encoder's clock;
+it tells the model where beats and bar lines fall and when a piece is long
+enough to end.
 """
 
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple
@@ -13,9 +19,9 @@ import tensorflow as tf
 from polyframe.cell import RecurrentCell, run_stack, step_stack
 from polyframe.encoding import Field
 from polyframe.head import Head
-from polyframe.layers import VoiceEmbedding
+from polyframe.layers import NUM_TIME_FEATURES, VoiceEmbedding, time_features
 from polyframe.registries import MODELS
-from polyframe.sequence_model import SequenceModel
+from polyframe.sequence_model import TIMES, SequenceModel
 
 States = List[Tuple[tf.Tensor, ...]]
 
@@ -35,6 +41,8 @@ class EventRNN(SequenceModel):
             `default_embedding_size`.
         default_embedding_size: See above.
         dropout: Dropout rate between layers and before the head, in training.
+        time_features: Whether each step also reads the start time of the
+            event it predicts (batches then carry `times`).
     """
 
     def __init__(self, fields: Sequence[Field], num_voices: int,
@@ -42,35 +50,45 @@ class EventRNN(SequenceModel):
                  head: Callable[..., Head], num_layers: int = 1,
                  embedding_sizes: Optional[Mapping[str, int]] = None,
                  default_embedding_size: int = 32, dropout: float = 0.0,
-                 name: str = "event_rnn"):
+                 time_features: bool = False, name: str = "event_rnn"):
         super().__init__(fields, num_voices, name=name)
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.dropout = float(dropout)
+        self.time_features = bool(time_features)
+        self.features = (TIMES,) if self.time_features else ()
         sizes = dict(embedding_sizes or {})
         self.embedding = VoiceEmbedding(
             self.fields, self.num_voices,
             [sizes.get(f.name, default_embedding_size) for f in self.fields])
+        self.input_size = self.embedding.output_size + (
+            NUM_TIME_FEATURES if self.time_features else 0)
         self.cells = []
-        width = self.embedding.output_size
+        width = self.input_size
         for layer in range(num_layers):
             self.cells.append(cell(input_size=width, name=f"layer_{layer}"))
             width = self.cells[-1].num_units
         self.head = head(fields=self.fields, num_voices=self.num_voices,
-                         state_size=width,
-                         input_size=self.embedding.output_size)
+                         state_size=width, input_size=self.input_size)
+
+    def _inputs(self, events: tf.Tensor, times) -> tf.Tensor:
+        """Embedded events, with the time features of their successors."""
+        inputs = self.embedding(events)
+        if not self.time_features:
+            return inputs
+        return tf.concat([inputs, time_features(times)], axis=-1)
 
     def logits(self, batch, training=False):
         events = batch["events"]
-        inputs = self.embedding(events[:, :-1])
+        inputs = self._inputs(events[:, :-1], batch.get(TIMES))
         outputs, _ = run_stack(self.cells, inputs, self.dropout, training)
         return self.head.logits(outputs, inputs, events[:, 1:], training)
 
     def start(self, events, context, max_new_events):
-        del context, max_new_events
-        inputs = self.embedding(events)
+        del max_new_events
+        inputs = self._inputs(events, context.get("times"))
         outputs, states = run_stack(self.cells, inputs)
         return outputs[:, -1], inputs[:, -1], states
 
@@ -79,7 +97,6 @@ class EventRNN(SequenceModel):
         return self.head.voice_logits(output, inputs, drawn, voice)
 
     def advance(self, state, event, context):
-        del context
-        inputs = self.embedding(event)
+        inputs = self._inputs(event, context.get("time"))
         outputs, new_states = step_stack(self.cells, inputs, state[2])
         return outputs, inputs, new_states
