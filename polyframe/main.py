@@ -25,6 +25,7 @@ warnings.filterwarnings("ignore", message="Couldn't find ffmpeg",
 
 from absl import app, flags, logging  # noqa: E402
 
+from polyframe import preemption  # noqa: E402
 from polyframe.errors import UserFacingError  # noqa: E402
 
 MODES = ("train_and_sample", "train", "sample", "harmonize", "export")
@@ -223,7 +224,9 @@ class _QuietLibraries(python_logging.Filter):
 
 
 def main(argv) -> None:
-    """Entry point: user-fixable problems end in one line and exit code 2."""
+    """Entry point: user-fixable problems end in one line and exit code 2;
+    training stopped by SIGTERM or SIGINT saves its checkpoint and exits
+    with `preemption.EXIT_CODE` (75) and a line on how to resume."""
     logging.set_verbosity(logging.INFO)
     logging.get_absl_handler().addFilter(_QuietLibraries())
     try:
@@ -232,6 +235,11 @@ def main(argv) -> None:
         logging.flush()
         print(f"polyframe: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except preemption.Preempted as stopped:
+        logging.flush()
+        print(f"polyframe: {stopped}; the latest checkpoint holds that step. "
+              "Run the same command again to resume there.", file=sys.stderr)
+        sys.exit(preemption.EXIT_CODE)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from absl import logging
 from tqdm import tqdm
 
 from polyframe import metrics as metrics_lib
+from polyframe import preemption
 from polyframe.model_dir import ModelDir
 from polyframe.data import pipeline
 from polyframe.errors import UserFacingError
@@ -38,9 +39,9 @@ class TrainConfig:
         max_epochs: Stop after this many epochs.
         max_steps: Stop after this many steps in all (None: no limit).
         max_train_minutes: Stop at the end of the first epoch that ends
-            after this many minutes of training in this process (None: no
-            limit). A budget for fixed-time runs; the step count it reaches
-            depends on the machine.
+            after this many minutes of training, counted over every resumed
+            session of the run (None: no limit). A budget for fixed-time
+            runs; the step count it reaches depends on the machine.
         patience: Stop after this many epochs without a better validation
             NLL (0: never stop early).
         eval_batch_size: Whole pieces per validation batch.
@@ -55,6 +56,10 @@ class TrainConfig:
             to TensorBoard as audio and a piano roll, at most this often
             (0: never; the benchmark-protocol configs turn it off). Its time
             is not counted in `max_train_minutes`.
+        max_nonfinite_steps: A step whose loss or gradient is not finite
+            (NaN or infinite) is not applied; after this many such steps in
+            a row training stops with one line saying so (the best and
+            latest checkpoints keep the last finite weights).
         init_from: A trained run directory to start from (fine-tuning):
             its best weights and its encoder state, unchanged; the optimizer
             and step start afresh. The model must have the same variables
@@ -76,6 +81,7 @@ class TrainConfig:
     seed: int = 0
     normalizer: str = "events"
     preview_every_minutes: float = 5.0
+    max_nonfinite_steps: int = 10
     init_from: Optional[str] = None
 
 
@@ -110,12 +116,15 @@ class Trainer:
                                           trainable=False)
             self.epochs_without_improvement = tf.Variable(
                 0, dtype=tf.int64, trainable=False)
+            self.trained_seconds = tf.Variable(0.0, dtype=tf.float64,
+                                               trainable=False)
         self._latest = tf.train.CheckpointManager(
             tf.train.Checkpoint(
                 model=self.model, optimizer=self.optimizer, step=self.step,
                 epoch=self.epoch, step_in_epoch=self.step_in_epoch,
                 best_valid=self.best_valid,
-                epochs_without_improvement=self.epochs_without_improvement),
+                epochs_without_improvement=self.epochs_without_improvement,
+                trained_seconds=self.trained_seconds),
             run.checkpoints, max_to_keep=config.keep_checkpoints,
             step_counter=self.step)
         self._best = tf.train.CheckpointManager(
@@ -150,14 +159,33 @@ class Trainer:
         return tape.gradient(sums["loss"], variables), sums
 
     def _distributed_train_step(self, batch):
+        """One step on every replica; returns the summed NLL sums and
+        `skipped` (1 if the step was not applied: some replica's loss or
+        gradient was not finite)."""
         def replica_step(batch):
             gradients, sums = self._gradients(batch)
-            count = tf.distribute.get_replica_context().all_reduce(
-                tf.distribute.ReduceOp.SUM, sums[self.config.normalizer])
+            context = tf.distribute.get_replica_context()
+            count = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                       sums[self.config.normalizer])
             scale = 1.0 / tf.maximum(count, 1.0)
-            self.optimizer.apply_gradients(
-                zip([g * scale for g in gradients],
-                    self.model.trainable_variables))
+            gradients = [g * scale for g in gradients]
+            finite = tf.logical_and(
+                tf.math.is_finite(sums["loss"]),
+                tf.math.is_finite(tf.linalg.global_norm(gradients)))
+            # Every replica takes the same decision, or the all-reduce in
+            # apply_gradients would wait for replicas that skipped it.
+            bad = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                     1.0 - tf.cast(finite, tf.float32))
+
+            def apply():
+                self.optimizer.apply_gradients(
+                    zip(gradients, self.model.trainable_variables))
+                return tf.constant(0.0)
+
+            skipped = tf.cond(bad > 0.0, lambda: tf.constant(1.0), apply)
+            sums = dict(sums)
+            sums["skipped"] = skipped / float(
+                self.strategy.num_replicas_in_sync)
             return sums
 
         per_replica = self.strategy.run(replica_step, args=(batch,))
@@ -180,6 +208,10 @@ class Trainer:
             on_best: Optional[Callable[[int], None]] = None) -> None:
         """Trains until `max_epochs`, `max_steps` or early stopping.
 
+        SIGTERM or SIGINT during training saves the latest checkpoint at the
+        current step and raises `preemption.Preempted`; running `fit` again
+        on the same directory resumes there.
+
         Args:
             make_windows: Returns one epoch's stacked training windows, drawn
                 with the given generator (seeded by the epoch, so a resumed
@@ -188,9 +220,19 @@ class Trainer:
             on_best: Called with the step after each new best checkpoint
                 (e.g. a TensorBoard preview); its time is not counted in the
                 training budget.
+
+        Raises:
+            preemption.Preempted: on a stop signal, after saving.
+            UserFacingError: if too many steps in a row were not finite.
         """
+        with preemption.StopRequests() as stop:
+            self._fit(make_windows, valid_batches, on_best, stop)
+
+    def _fit(self, make_windows, valid_batches, on_best, stop) -> None:
         config = self.config
-        started = time.time()
+        self._session_started = time.time()
+        self._seconds_before = float(self.trained_seconds)
+        self._nonfinite_in_a_row = 0
         writers = {name: tf.summary.create_file_writer(
             os.path.join(self.run.tensorboard, name)) for name in ("train",
                                                                  "valid")}
@@ -214,15 +256,21 @@ class Trainer:
                             desc=f"epoch {epoch}", unit="step", disable=None)
             for batch in dataset:
                 sums = self._train_step(batch)
-                for key, value in sums.items():
-                    totals[key] = totals.get(key, 0.0) + float(value)
+                self._check_finite(sums)
+                if not float(sums["skipped"]):
+                    for key, value in sums.items():
+                        totals[key] = totals.get(key, 0.0) + float(value)
                 progress.update(1)
-                progress.set_postfix(
-                    nll=f"{totals['nll'] / max(totals['events'], 1):.3f}")
+                if totals:
+                    progress.set_postfix(
+                        nll=f"{totals['nll'] / max(totals['events'], 1):.3f}")
                 step = int(self.step)
+                if stop.requested:
+                    self._save_latest()
+                    raise preemption.Preempted(stop.requested, step)
                 if (config.checkpoint_every_steps and
                         step % config.checkpoint_every_steps == 0):
-                    self._latest.save(checkpoint_number=step)
+                    self._save_latest()
                 if self._out_of_steps():
                     break
             progress.close()
@@ -230,19 +278,50 @@ class Trainer:
             improved = self._end_epoch(epoch, totals,
                                        time.time() - epoch_started,
                                        valid_batches, writers, finished_epoch)
+            if stop.requested:
+                raise preemption.Preempted(stop.requested, int(self.step))
             if improved and on_best is not None:
                 called = time.time()
                 on_best(int(self.step))
-                started += time.time() - called
+                self._session_started += time.time() - called
             if self._out_of_patience():
                 logging.info("early stop: no better validation NLL in %d "
                              "epochs", config.patience)
                 break
             if (config.max_train_minutes is not None and
-                    time.time() - started > 60 * config.max_train_minutes):
+                    self._trained_seconds() > 60 * config.max_train_minutes):
                 logging.info("stop: the %.1f-minute training budget is "
                              "spent", config.max_train_minutes)
                 break
+
+    def _trained_seconds(self) -> float:
+        """Training time of this run, over every session so far."""
+        return self._seconds_before + time.time() - self._session_started
+
+    def _save_latest(self) -> None:
+        self.trained_seconds.assign(self._trained_seconds())
+        self._latest.save(checkpoint_number=int(self.step))
+
+    def _check_finite(self, sums) -> None:
+        """Logs a step that was not applied; stops after too many in a row."""
+        if not float(sums["skipped"]):
+            self._nonfinite_in_a_row = 0
+            return
+        self._nonfinite_in_a_row += 1
+        step = int(self.step)
+        logging.warning("step %d: the loss or a gradient is not finite; the "
+                        "step was not applied (%d in a row)", step,
+                        self._nonfinite_in_a_row)
+        if self._nonfinite_in_a_row >= self.config.max_nonfinite_steps:
+            best = self._best.latest_checkpoint
+            kept = (f"the best checkpoint ({os.path.basename(best)}) keeps "
+                    "finite weights" if best else "no checkpoint was kept")
+            raise UserFacingError(
+                f"training diverged: {self._nonfinite_in_a_row} steps in a "
+                f"row up to step {step} had a non-finite loss or gradient "
+                f"and were not applied; {kept}. Lower "
+                f"TrainConfig.learning_rate (now {self.config.learning_rate:g})"
+                f" or TrainConfig.clip_norm (now {self.config.clip_norm:g}).")
 
     def _end_epoch(self, epoch, totals, seconds, valid_batches, writers,
                    finished_epoch) -> bool:
@@ -260,7 +339,7 @@ class Trainer:
         if finished_epoch:
             self.epoch.assign_add(1)
             self.step_in_epoch.assign(0)
-        self._latest.save(checkpoint_number=int(self.step))
+        self._save_latest()
         if improved:
             self._best.save(checkpoint_number=int(self.step))
         step = int(self.step)

@@ -2,14 +2,17 @@
 best checkpoint kept apart, early stopping, and exact resumption."""
 
 import functools
+import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from polyframe import plugin_loading, registries
 from polyframe.data import pipeline
 from polyframe.distribution import make_strategy
 from polyframe.encoding import Field
+from polyframe.errors import UserFacingError
 from polyframe.model_dir import ModelDir
 from polyframe.trainer import Trainer, TrainConfig
 from polyframe_plugins.models.event_rnn import EventRNN
@@ -108,3 +111,67 @@ def test_resumed_run_ends_exactly_where_an_uninterrupted_one_does(tmp_path):
                     second.model.trainable_variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5,
                                    atol=1e-6)
+
+
+def one_batch(pieces, seed=0):
+    windows = pipeline.training_windows(pieces, 8, FRAMING,
+                                        np.random.default_rng(seed))
+    return next(iter(pipeline.to_dataset(windows, 4).take(1)))
+
+
+def test_a_step_with_a_non_finite_loss_is_not_applied(tmp_path):
+    trainer = make_trainer(tmp_path)
+    batch = one_batch(scale_pieces(4))
+    before = [v.numpy() for v in trainer.model.trainable_variables]
+    poisoned = dict(batch, mask=batch["mask"] * np.nan)
+    sums = trainer._train_step(poisoned)
+    assert float(sums["skipped"]) == 1.0
+    assert int(trainer.optimizer.iterations) == 0
+    for old, variable in zip(before, trainer.model.trainable_variables):
+        np.testing.assert_array_equal(old, variable.numpy())
+    sums = trainer._train_step(batch)
+    assert float(sums["skipped"]) == 0.0
+    assert int(trainer.optimizer.iterations) == 1
+    assert any(not np.array_equal(old, v.numpy()) for old, v in
+               zip(before, trainer.model.trainable_variables))
+
+
+def test_training_stops_after_too_many_non_finite_steps_in_a_row(tmp_path):
+    train, valid = scale_pieces(12), scale_pieces(3, seed=1)
+    trainer = make_trainer(tmp_path, max_epochs=3, max_nonfinite_steps=3)
+    fit(trainer, train, valid)  # Three good epochs: a best checkpoint.
+    best = trainer.restore_best()
+    finite = [v.numpy() for v in trainer.model.trainable_variables]
+
+    def poisoned_windows(rng):
+        windows = pipeline.training_windows(train, 8, FRAMING, rng)
+        return dict(windows, mask=windows["mask"] * np.nan)
+
+    again = make_trainer(tmp_path, max_epochs=6, max_nonfinite_steps=3)
+    again.restore_latest()
+    step = int(again.step)
+    with pytest.raises(UserFacingError, match=(
+            rf"training diverged: 3 steps in a row up to step {step + 3} "
+            r"had a non-finite loss or gradient and were not applied; the "
+            rf"best checkpoint \({os.path.basename(best)}\) keeps finite")):
+        again.fit(poisoned_windows,
+                  lambda: pipeline.whole_pieces(valid, 8, FRAMING))
+    for old, variable in zip(finite, again.model.trainable_variables):
+        np.testing.assert_array_equal(old, variable.numpy())
+
+
+def test_the_time_budget_counts_every_session_of_a_run(tmp_path):
+    train, valid = scale_pieces(8), scale_pieces(2, seed=1)
+    first = make_trainer(tmp_path, max_epochs=1)
+    fit(first, train, valid)
+    assert float(first.trained_seconds) > 0
+    # As if the first session had trained for an hour.
+    first.trained_seconds.assign(3600.0)
+    first._latest.save(checkpoint_number=int(first.step))
+    resumed = make_trainer(tmp_path, max_epochs=5, max_train_minutes=30)
+    fit(resumed, train, valid)
+    assert int(resumed.epoch) == 2  # One more epoch, then the budget is spent.
+    fresh = make_trainer(tmp_path / "fresh", max_epochs=5,
+                         max_train_minutes=30)
+    fit(fresh, train, valid)
+    assert int(fresh.epoch) == 5
