@@ -86,3 +86,19 @@ def test_invalid_value_in_config(model_dir):
                         f"--model_dir={model_dir}"])
     assert_failed_cleanly(process, model_dir, "invalid configuration",
                           "transpose_semitones must be >= 0")
+
+
+def test_a_diverging_run_stops_with_one_line_and_keeps_no_metrics(
+        bach, tmp_path, capsys):
+    del bach  # The corpus, parsed once into the private cache.
+    from helpers import one_error_line, run_in_process
+    model_dir = tmp_path / "run"
+    code = run_in_process([f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
+                           "--gin_param=TrainConfig.learning_rate = 1e30",
+                           "--gin_param=TrainConfig.max_steps = 40",
+                           "--mode=train", f"--model_dir={model_dir}"])
+    assert code == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "training diverged: 10 steps in a row" in line
+    assert "TrainConfig.learning_rate (now 1e+30)" in line
+    assert not (model_dir / "metrics.json").exists()
