@@ -7,7 +7,9 @@ source and encoder into encoded splits and `polyframe.jobs` runs it.
 import dataclasses
 from typing import Any, Callable, Optional
 
+from polyframe import checks
 from polyframe.data.augmentation import Augmentation
+from polyframe.distribution import STRATEGIES
 from polyframe.encoding import EventEncoder
 from polyframe.errors import UserFacingError
 from polyframe.sampling import SampleConfig
@@ -41,13 +43,30 @@ class Experiment:
         default_factory=Augmentation)
     distribution: str = "auto"
 
+    def __post_init__(self):
+        checks.choice("Experiment", "distribution", self.distribution,
+                      STRATEGIES)
+
     def check(self) -> None:
-        """Raises UserFacingError naming the first choice left unmade."""
+        """Checks the whole experiment before any data is read.
+
+        Every choice must be made, and the model, its parts and the sample
+        constraints are built once with the encoder's fields as they are
+        before fitting (small vocabularies), so that a bad size or rate
+        bound to any of them is reported now, not after the corpus is read.
+
+        Raises:
+            UserFacingError: naming the first choice left unmade.
+            checks.ConfigurationError: naming the first bad value.
+        """
         for name in ("source", "encoder", "model"):
             if getattr(self, name) is None:
                 raise UserFacingError(
                     f"no {name} chosen: bind Experiment.{name} in a gin file "
                     "(see gin_configs/duration_rnn.gin).")
+        self.build_model()
+        for make in self.sample.constraints:
+            make(encoder=self.encoder)
 
     def build_model(self) -> SequenceModel:
         """Builds the model for the (fitted or restored) encoder."""

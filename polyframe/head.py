@@ -7,10 +7,11 @@ at a time, given the voices already drawn.
 """
 
 import abc
-from typing import List, Sequence
+from typing import Any, List, Sequence, Tuple
 
 import tensorflow as tf
 
+from polyframe import checks
 from polyframe.encoding import Field
 
 
@@ -58,3 +59,21 @@ class Head(tf.Module, abc.ABC):
                 undefined and must not be read.
             voice: Which voice, a Python int.
         """
+
+
+def check_head_shapes(owner: str, fields: Any, num_voices: Any,
+                      state_size: Any, input_size: Any
+                      ) -> Tuple[Tuple[Field, ...], int, int, int]:
+    """Checks what the model builds a head with (no user bindings).
+
+    Returns:
+        `(fields, num_voices, state_size, input_size)`, checked.
+
+    Raises:
+        ConfigurationError: unless `fields` is a non-empty sequence of
+            `Field` and the others are whole numbers >= 1.
+    """
+    return (checks.fields(owner, fields),
+            checks.integer(owner, "num_voices", num_voices, minimum=1),
+            checks.integer(owner, "state_size", state_size, minimum=1),
+            checks.integer(owner, "input_size", input_size, minimum=1))

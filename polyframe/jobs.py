@@ -7,13 +7,14 @@ jobs can be called from Python as well.
 
 import os
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import tensorflow as tf
 from absl import logging
 
-from polyframe import (musical_statistics, output, piece_info, previews,
-                       sequence_model, warm_start)
+from polyframe import (metrics as metrics_lib, musical_statistics, output,
+                       piece_info, previews, provenance, sequence_model,
+                       warm_start)
 from polyframe.compose import Composer, Piece
 from polyframe.data import augmentation as augmentation_lib
 from polyframe.data import pipeline, prepare
@@ -88,11 +89,16 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
 
     trainer.fit(make_windows, batches("valid"),
                 on_best=_previewer(experiment, model, run))
+    steps_trained = int(trainer.step)
     best = trainer.restore_best()
     metrics = {"best_checkpoint": os.path.relpath(best, model_dir),
                "best_step": int(trainer.step),
+               "steps_trained": steps_trained,
                "num_parameters": model.num_parameters(),
-               "train_seconds": round(time.time() - started, 1)}
+               "train_seconds": round(time.time() - started, 1),
+               "provenance": provenance.describe(
+                   {split: e.sequences for split, e in encoded.items()},
+                   experiment.source, seed=config.seed)}
     for split in ("valid", "test"):
         if not encoded[split].pieces:
             logging.warning("no %s pieces: no %s metrics", split, split)
@@ -209,6 +215,69 @@ def harmonize(experiment: Experiment, model_dir: str, melody: GivenMusic,
     prepare_output_dir(output_dir, "--output_dir")
     return output.write_pieces(pieces, output_dir, "harmonization",
                                experiment, run)
+
+
+def evaluate(experiment: Experiment, model_dir: str,
+             splits: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Scores the best checkpoint on the data `experiment.source` reads.
+
+    The pieces are encoded with the run's own encoder state (never refitted;
+    pieces it cannot hold are skipped and named in the log) and scored as
+    training scores validation: the same NLL figures per event, token and
+    note, `nll_end`, and the musical statistics of the pieces themselves.
+
+    Args:
+        experiment: The run's components, with the source to evaluate on.
+        model_dir: A trained model directory.
+        splits: Which splits to score: any of "train", "valid", "test" and
+            "all" (every piece as one split). None: the source's own
+            validation and test splits if it defines its splits (a JSB
+            file, the bundled chorales), else all of it.
+
+    Returns:
+        What is written to `MODEL_DIR/evaluations/<name>.json`: per split
+        `<split>_<metric>`, the provenance and the data's description.
+    """
+    run = ModelDir(model_dir)
+    model = restore_model(experiment, run)
+    encoder = experiment.encoder
+    corpus = experiment.source.load()
+    if experiment.augmentation.normalize_key:
+        corpus = prepare.key_normalized(corpus)
+    if splits is None:
+        splits = (("valid", "test") if getattr(experiment.source,
+                                                "defines_splits", False)
+                  else ("all",))
+    pieces_by_split = {split: prepare.split_pieces(corpus, split)
+                       for split in splits}
+    framing = pipeline.framing_for(encoder, model.features,
+                                   model.melody_voice)
+    score = tf.function(lambda batch: model.nll_sums(batch, training=False),
+                        reduce_retracing=True)
+    batch_size = experiment.train.eval_batch_size
+    result: Dict[str, Any] = {
+        "model_dir": os.path.abspath(model_dir),
+        "checkpoint": os.path.relpath(run.best_checkpoint_or_fail(),
+                                      model_dir),
+        "provenance": provenance.describe(pieces_by_split,
+                                          experiment.source)}
+    for split, sequences in pieces_by_split.items():
+        kept = prepare.encode_pieces(encoder, sequences, split)
+        if not kept.pieces:
+            logging.warning("%s: no piece the encoder can hold; not scored",
+                            split)
+            continue
+        totals: Dict[str, float] = {}
+        for batch in pipeline.whole_pieces(kept.pieces, batch_size, framing):
+            for key, value in score(batch).items():
+                totals[key] = totals.get(key, 0.0) + float(value)
+        for key, value in metrics_lib.from_sums(totals).items():
+            result[f"{split}_{key}"] = value
+        result[f"{split}_pieces_scored"] = len(kept.pieces)
+        result[f"{split}_pieces_skipped"] = len(sequences) - len(kept.pieces)
+        result[f"{split}_musical_statistics"] = musical_statistics.summarize(
+            [piece_statistics(encoder, piece) for piece in kept.pieces])
+    return result
 
 
 def export(experiment: Experiment, model_dir: str,

@@ -28,9 +28,10 @@ from absl import app, flags, logging  # noqa: E402
 from polyframe import preemption  # noqa: E402
 from polyframe.errors import UserFacingError  # noqa: E402
 
-MODES = ("train_and_sample", "train", "sample", "harmonize", "export")
+MODES = ("train_and_sample", "train", "sample", "harmonize", "evaluate",
+         "export")
 # Modes that start from a trained directory and its saved config.gin.
-TRAINED_MODES = ("sample", "harmonize", "export")
+TRAINED_MODES = ("sample", "harmonize", "evaluate", "export")
 
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
 flags.DEFINE_multi_string("gin_param", [],
@@ -40,8 +41,10 @@ flags.DEFINE_string("model_dir", None, "Where the run's files are written.")
 flags.DEFINE_enum("mode", "train_and_sample", MODES,
                   "train_and_sample: the whole job; train: no samples; "
                   "sample: sample again from a trained --model_dir; "
-                  "harmonize: add voices to --melody; export: write a "
-                  "SavedModel of a trained --model_dir.")
+                  "harmonize: add voices to --melody; evaluate: score a "
+                  "trained --model_dir on the data a source --gin_file "
+                  "reads; export: write a SavedModel of a trained "
+                  "--model_dir.")
 flags.DEFINE_integer("num_samples", None,
                      "Overrides SampleConfig.num_samples.")
 flags.DEFINE_integer("seed", None, "Overrides SampleConfig.seed: sample i "
@@ -54,6 +57,10 @@ flags.DEFINE_string("output_dir", None,
 flags.DEFINE_string("export_dir", None,
                     "Where --mode=export writes the SavedModel (default "
                     "MODEL_DIR/export); an earlier export there is replaced.")
+flags.DEFINE_list("eval_splits", None,
+                  "--mode=evaluate: which splits to score (train, valid, "
+                  "test, all); default valid and test for data with its own "
+                  "split (a JSB file, the bundled chorales), else all.")
 flags.DEFINE_string("melody", None,
                     "--mode=harmonize: a MIDI or MusicXML file, or inline "
                     "notes such as '3/4 | G4:2 A4:1 | B4:3' (NOTE:QUARTERS, "
@@ -114,7 +121,7 @@ def run(argv) -> None:
     del argv
     import gin
     import tensorflow as tf
-    from polyframe import gin_utils, jobs
+    from polyframe import checks, gin_utils, jobs
     from polyframe.model_dir import ModelDir
 
     tf.get_logger().setLevel("ERROR")
@@ -137,6 +144,9 @@ def run(argv) -> None:
     make_experiment = configure(gin_files, flag_bindings())
     try:
         experiment = make_experiment()
+    except checks.ConfigurationError as error:
+        # Its first line names the parameter; gin appends where it was built.
+        raise UserFacingError(str(error).splitlines()[0]) from None
     except (ValueError, TypeError) as error:
         # Raised while gin builds the configured objects: a bad value, a
         # missing macro such as DATA_PATH, a wrong argument type.
@@ -144,6 +154,9 @@ def run(argv) -> None:
         raise UserFacingError(f"invalid configuration: {message}") from None
     if FLAGS.mode == "export":
         jobs.export(experiment, FLAGS.model_dir, export_dir=FLAGS.export_dir)
+        return
+    if FLAGS.mode == "evaluate":
+        _evaluate(experiment)
         return
     if FLAGS.mode == "harmonize":
         melody = _read_melody(experiment)
@@ -176,6 +189,8 @@ def _check_flags() -> None:
     if FLAGS.primer and FLAGS.mode == "harmonize":
         raise UserFacingError("--primer is for --mode=sample (and "
                               "train_and_sample); harmonize takes --melody.")
+    if FLAGS.eval_splits and FLAGS.mode != "evaluate":
+        raise UserFacingError("--eval_splits is for --mode=evaluate.")
     if FLAGS.export_dir and FLAGS.mode != "export":
         raise UserFacingError("--export_dir is for --mode=export.")
     if FLAGS.temperature is not None and not FLAGS.temperature >= 0:
@@ -198,6 +213,25 @@ def flag_bindings():
         params.append(
             f"samplers.temperature.temperature = {FLAGS.temperature!r}")
     return params
+
+
+def _evaluate(experiment) -> None:
+    """Scores the run on the configured data; prints and writes the result
+    to MODEL_DIR/evaluations/<name>.json, the name taken from the data."""
+    from polyframe import fileio, jobs
+    from polyframe.model_dir import ModelDir
+    result = jobs.evaluate(experiment, FLAGS.model_dir,
+                           splits=FLAGS.eval_splits or None)
+    path = getattr(experiment.source, "path", None)
+    name = (os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+            if isinstance(path, str) else type(experiment.source).__name__)
+    target = os.path.join(ModelDir(FLAGS.model_dir).evaluations,
+                          f"{name}.json")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fileio.write_json(target, result)
+    rows = [f"{key} = {value:.4f}" for key, value in sorted(result.items())
+            if isinstance(value, float)]
+    print("\n".join(rows + [f"written to {target}"]))
 
 
 def _read_melody(experiment):

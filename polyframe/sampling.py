@@ -3,6 +3,7 @@
 import dataclasses
 from typing import Any, Callable, Optional, Sequence
 
+from polyframe import audio, checks
 from polyframe.generation import Sampler
 
 
@@ -46,17 +47,16 @@ class SampleConfig:
     renderer: str = "auto"
 
     def __post_init__(self):
-        for name in ("num_samples", "max_events"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or \
-                    value < 1:
-                raise ValueError(f"SampleConfig.{name} must be a whole "
-                                 f"number of at least 1, got {value!r}")
-        if isinstance(self.primer_events, bool) or not isinstance(
-                self.primer_events, int) or self.primer_events < 0:
-            raise ValueError("SampleConfig.primer_events must be a whole "
-                             f"number of at least 0, got "
-                             f"{self.primer_events!r}")
-        if not self.qpm > 0:
-            raise ValueError(f"SampleConfig.qpm must be positive, got "
-                             f"{self.qpm!r}")
+        owner = "SampleConfig"
+        checks.integer(owner, "num_samples", self.num_samples, minimum=1)
+        checks.integer(owner, "primer_events", self.primer_events, minimum=0)
+        checks.integer(owner, "max_events", self.max_events, minimum=1)
+        checks.boolean(owner, "end_at_model_rate", self.end_at_model_rate)
+        checks.integer(owner, "seed", self.seed, minimum=0)
+        checks.real(owner, "qpm", self.qpm, above=0.0)
+        checks.choice(owner, "renderer", self.renderer,
+                      (audio.AUTO,) + audio.RENDERERS)
+        if self.sampler is not None and not callable(self.sampler):
+            raise checks.ConfigurationError(
+                f"SampleConfig.sampler must be a sampler such as "
+                f"@samplers.temperature(), got {self.sampler!r}.")

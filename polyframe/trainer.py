@@ -20,6 +20,7 @@ import tensorflow as tf
 from absl import logging
 from tqdm import tqdm
 
+from polyframe import checks
 from polyframe import metrics as metrics_lib
 from polyframe import preemption
 from polyframe.model_dir import ModelDir
@@ -83,6 +84,34 @@ class TrainConfig:
     preview_every_minutes: float = 5.0
     max_nonfinite_steps: int = 10
     init_from: Optional[str] = None
+
+    def __post_init__(self):
+        owner = "TrainConfig"
+        checks.integer(owner, "batch_size", self.batch_size, minimum=1)
+        checks.integer(owner, "window_length", self.window_length, minimum=1)
+        checks.real(owner, "learning_rate", self.learning_rate, above=0.0)
+        checks.real(owner, "clip_norm", self.clip_norm, above=0.0)
+        checks.integer(owner, "max_epochs", self.max_epochs, minimum=1)
+        checks.integer(owner, "max_steps", self.max_steps, minimum=1,
+                       optional=True)
+        checks.real(owner, "max_train_minutes", self.max_train_minutes,
+                    above=0.0, optional=True)
+        checks.integer(owner, "patience", self.patience, minimum=0)
+        checks.integer(owner, "eval_batch_size", self.eval_batch_size,
+                       minimum=1)
+        checks.integer(owner, "checkpoint_every_steps",
+                       self.checkpoint_every_steps, minimum=0)
+        checks.integer(owner, "keep_checkpoints", self.keep_checkpoints,
+                       minimum=1)
+        checks.boolean(owner, "jit_compile", self.jit_compile)
+        checks.integer(owner, "seed", self.seed, minimum=0)
+        checks.choice(owner, "normalizer", self.normalizer,
+                      ("events", "tokens", "notes"))
+        checks.real(owner, "preview_every_minutes",
+                    self.preview_every_minutes, minimum=0.0)
+        checks.integer(owner, "max_nonfinite_steps", self.max_nonfinite_steps,
+                       minimum=1)
+        checks.text(owner, "init_from", self.init_from, optional=True)
 
 
 class Trainer:

@@ -144,7 +144,8 @@ def test_voice_range_keeps_each_voice_in_its_range(model, encoder):
 
 
 def test_voice_range_rejects_a_range_outside_midi(encoder):
-    with pytest.raises(ValueError, match="voice 0's range 50..130"):
+    with pytest.raises(ValueError, match=r"constraints\.voice_range\.ranges\[0\] high "
+                       r"must be a whole number >= 50 and <= 127, got 130\."):
         basic.VoiceRange(encoder, ((0, (50, 130)),))
 
 

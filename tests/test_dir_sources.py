@@ -493,11 +493,11 @@ def test_missing_or_empty_folder_is_a_user_facing_error(tmp_path):
 
 
 def test_bad_options_are_user_facing_errors(tmp_path):
-    with pytest.raises(UserFacingError, match="unknown voice rule 'sat'"):
+    with pytest.raises(UserFacingError, match="midi_dir.voices must be one of"):
         MidiDirectory(str(tmp_path), voices="sat")
     with pytest.raises(UserFacingError, match="num_workers"):
         MidiDirectory(str(tmp_path), num_workers=0)
-    with pytest.raises(UserFacingError, match="pitch range"):
+    with pytest.raises(UserFacingError, match="musicxml_dir.max_pitch"):
         MusicXmlDirectory(str(tmp_path), min_pitch=60, max_pitch=40)
 
 

@@ -35,7 +35,7 @@ def test_registered_names():
 
 
 @pytest.mark.parametrize("sampler", [
-        TemperatureSampler(0.0), TemperatureSampler(-1.0), TopKSampler(temperature=0),
+        TemperatureSampler(0.0), TopKSampler(temperature=0),
         NucleusSampler(temperature=0), GreedySampler()])
 def test_zero_temperature_is_argmax(sampler):
     logits = tf.random.stateless_normal([64, 30], seed=[1, 2])
@@ -147,6 +147,7 @@ def test_half_precision_logits():
 @pytest.mark.parametrize("make", [
         lambda: TemperatureSampler(float("nan")),
         lambda: TemperatureSampler("hot"),
+        lambda: TemperatureSampler(-1.0),
         lambda: TopKSampler(k=0),
         lambda: TopKSampler(k=2.5),
         lambda: TopKSampler(temperature=float("inf")),

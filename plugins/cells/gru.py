@@ -8,6 +8,7 @@ across in either direction.
 
 import tensorflow as tf
 
+from polyframe import checks
 from polyframe.cell import RecurrentCell
 from polyframe.registries import CELLS
 
@@ -20,9 +21,17 @@ class GRUCell(RecurrentCell):
         input_size: Width of the inputs the cell will see.
         num_units: Width of the hidden state.
         name: Name scope of the variables.
+
+    Raises:
+        ConfigurationError: if `input_size` or `num_units` is not a whole
+            number >= 1, or `name` is not a non-empty string or None.
     """
 
     def __init__(self, input_size: int, num_units: int = 256, name=None):
+        owner = "cells.gru"
+        input_size = checks.integer(owner, "input_size", input_size, minimum=1)
+        num_units = checks.integer(owner, "num_units", num_units, minimum=1)
+        name = checks.text(owner, "name", name, optional=True)
         super().__init__(input_size, num_units, name=name)
         u = self.num_units
         with self.name_scope:

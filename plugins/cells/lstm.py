@@ -7,6 +7,7 @@ direction with `set_weights` / `get_weights`.
 
 import tensorflow as tf
 
+from polyframe import checks
 from polyframe.cell import RecurrentCell
 from polyframe.registries import CELLS
 
@@ -22,10 +23,20 @@ class LSTMCell(RecurrentCell):
             the cell state flowing early in training, so gradients reach
             far back in time.
         name: Name scope of the variables.
+
+    Raises:
+        ConfigurationError: if `input_size` or `num_units` is not a whole
+            number >= 1, `forget_bias` is not a finite number, or `name` is
+            not a non-empty string or None.
     """
 
     def __init__(self, input_size: int, num_units: int = 256,
                  forget_bias: float = 1.0, name=None):
+        owner = "cells.lstm"
+        input_size = checks.integer(owner, "input_size", input_size, minimum=1)
+        num_units = checks.integer(owner, "num_units", num_units, minimum=1)
+        forget_bias = checks.real(owner, "forget_bias", forget_bias)
+        name = checks.text(owner, "name", name, optional=True)
         super().__init__(input_size, num_units, name=name)
         u = self.num_units
         with self.name_scope:

@@ -6,11 +6,13 @@ such as voice ranges come from gin, e.g.
 """
 
 import dataclasses
+import numbers
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from polyframe import checks
 from polyframe.constraint import Constraint, StepContext, forbid, force
 from polyframe.encoding import START_ID, EventEncoder
 from polyframe.registries import CONSTRAINTS
@@ -152,29 +154,73 @@ class VoiceRange(Constraint):
         encoder: An encoder with `pitch_id` (duration, grid).
         ranges: MIDI range by voice index; the default is the usual choir
             range of soprano, alto, tenor and bass, with a tone to spare.
+            A mapping or pairs `(voice, (low, high))`, inclusive.
+
+    Raises:
+        ConfigurationError: unless every voice is a whole number >= 0 and
+            every range two whole numbers `low <= high` in 0..127, naming
+            the entry (`constraints.voice_range.ranges[voice]`).
     """
 
     def __init__(self, encoder: EventEncoder,
                  ranges: Mapping[int, Sequence[int]] = (
                      (0, (58, 84)), (1, (52, 77)), (2, (46, 71)),
                      (3, (38, 66)))):
-        ranges = dict(ranges)
+        ranges = _checked_ranges("constraints.voice_range", ranges)
         self._masks = {}
         vocab = encoder.fields[0].vocab_size
         for voice, (low, high) in ranges.items():
-            if not 0 <= low <= high <= 127:
-                raise ValueError(f"voice_range: voice {voice}'s range "
-                                 f"{low}..{high} must lie within 0..127")
             allowed = np.zeros(vocab, np.float32)
             outside = [encoder.pitch_id(p) for p in range(128)
                        if not low <= p <= high]
             for token in outside:
                 if token is not None:
                     allowed[token] = -1e9
-            self._masks[int(voice)] = tf.constant(allowed)
+            self._masks[voice] = tf.constant(allowed)
 
     def __call__(self, logits, context):
         mask = self._masks.get(context.voice)
         if context.field != 0 or mask is None:
             return logits
         return logits + tf.cast(mask, logits.dtype)
+
+
+def _checked_ranges(owner: str, ranges) -> Dict[int, Tuple[int, int]]:
+    """`voice_range`'s `ranges` as {voice: (low, high)}, checked.
+
+    Raises:
+        ConfigurationError: see `VoiceRange`.
+    """
+    wanted = "a mapping (or pairs) of voice index to (low, high) MIDI pitches"
+    try:
+        pairs = list(ranges.items() if isinstance(ranges, Mapping)
+                     else ranges)
+    except TypeError:
+        pairs = None
+    if isinstance(ranges, (str, bytes)) or pairs is None or not all(
+            _is_pair(pair) for pair in pairs):
+        raise checks.ConfigurationError(
+            f"{owner}.ranges must be {wanted}, got {ranges!r}.")
+    checked = {}
+    for voice, pitches in pairs:
+        if (isinstance(voice, bool) or not isinstance(voice, numbers.Integral)
+                or voice < 0):
+            raise checks.ConfigurationError(
+                f"{owner}.ranges must be keyed by voice indices (whole numbers "
+                f">= 0), got the voice {voice!r}.")
+        voice = int(voice)
+        if not _is_pair(pitches):
+            raise checks.ConfigurationError(
+                f"{owner}.ranges[{voice}] must be (low, high) MIDI pitches, "
+                f"got {pitches!r}.")
+        low = checks.integer(owner, f"ranges[{voice}] low", pitches[0],
+                             minimum=0, maximum=127)
+        high = checks.integer(owner, f"ranges[{voice}] high", pitches[1],
+                              minimum=low, maximum=127)
+        checked[voice] = (low, high)
+    return checked
+
+
+def _is_pair(value) -> bool:
+    return (isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+            and len(value) == 2)

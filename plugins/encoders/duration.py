@@ -50,6 +50,7 @@ from absl import logging
 import numpy as np
 from note_seq.protobuf import music_pb2
 
+from polyframe import checks
 from polyframe.clock import DurationClock
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap, quarters_to_seconds
@@ -73,6 +74,9 @@ TICKS_PER_QUARTER = 220
 # (None for a rest).
 Segment = Tuple[Fraction, Fraction, Optional[int]]
 
+# Names the encoder in the messages of configuration errors.
+_OWNER = "encoders.duration"
+
 
 @ENCODERS.register("duration")
 class DurationEncoder(EventEncoder):
@@ -82,16 +86,26 @@ class DurationEncoder(EventEncoder):
         num_voices: Voices per event; notes carry their voice in `instrument`.
         min_pitch: Lowest MIDI pitch in the pitch vocabulary.
         max_pitch: Highest MIDI pitch in the pitch vocabulary.
+        end_marker: Adds an END token to every field; pieces then end with
+            an END event.
 
     Attributes:
         unseen_durations: Counts, by duration in quarters, of the durations
             that `encode` met outside the vocabulary and replaced.
+
+    Raises:
+        ConfigurationError: for an argument of the wrong type or out of
+            range, naming it (`encoders.duration.<argument>`): `num_voices`
+            must be a whole number >= 1, `min_pitch` and `max_pitch` whole
+            numbers in 0..127 with `min_pitch <= max_pitch`, `end_marker`
+            True or False.
     """
 
     def __init__(self, num_voices: int = 4, min_pitch: int = 21,
                  max_pitch: int = 108, end_marker: bool = True):
-        self._num_voices = int(num_voices)
-        self.end_marker = bool(end_marker)
+        self._num_voices = checks.integer(_OWNER, "num_voices", num_voices,
+                                          minimum=1)
+        self.end_marker = checks.boolean(_OWNER, "end_marker", end_marker)
         self._set_pitch_range(min_pitch, max_pitch)
         self._set_durations([])
         self._warned_unseen = False
@@ -275,11 +289,8 @@ class DurationEncoder(EventEncoder):
         self._warned_unseen = False
 
     def _set_pitch_range(self, min_pitch: int, max_pitch: int) -> None:
-        if not 0 <= min_pitch <= max_pitch <= 127:
-            raise ValueError(f"pitch range {min_pitch}..{max_pitch} must lie "
-                             "within MIDI pitches 0..127")
-        self.min_pitch = int(min_pitch)
-        self.max_pitch = int(max_pitch)
+        self.min_pitch, self.max_pitch = checks.pitch_range(
+            _OWNER, min_pitch, max_pitch)
 
     def _set_durations(self, durations: List[Fraction]) -> None:
         self._durations = list(durations)

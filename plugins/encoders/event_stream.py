@@ -33,6 +33,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 from note_seq.protobuf import music_pb2
 
+from polyframe import checks
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap, quarters_to_seconds
 from polyframe.encoding import EventEncoder, Field, check_note
@@ -60,16 +61,22 @@ class EventStreamEncoder(EventEncoder):
 
     Attributes:
         adjustments: Counts of notes moved, dropped or merged by `encode`.
+
+    Raises:
+        ConfigurationError: for an argument of the wrong type or out of
+            range, naming it (`encoders.event_stream.<argument>`):
+            `steps_per_quarter` must be a whole number >= 1, `min_pitch` and
+            `max_pitch` whole numbers in 0..127 with `min_pitch <=
+            max_pitch`.
     """
 
     def __init__(self, steps_per_quarter: int = 4, min_pitch: int = 21,
                  max_pitch: int = 108):
-        if steps_per_quarter < 1 or not 0 <= min_pitch <= max_pitch <= 127:
-            raise ValueError("need steps_per_quarter >= 1 and "
-                             "0 <= min_pitch <= max_pitch <= 127")
-        self.steps_per_quarter = int(steps_per_quarter)
-        self.min_pitch = int(min_pitch)
-        self.max_pitch = int(max_pitch)
+        owner = "encoders.event_stream"
+        self.steps_per_quarter = checks.integer(
+            owner, "steps_per_quarter", steps_per_quarter, minimum=1)
+        self.min_pitch, self.max_pitch = checks.pitch_range(
+            owner, min_pitch, max_pitch)
         self.adjustments = collections.Counter()
 
     @property

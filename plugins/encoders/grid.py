@@ -53,6 +53,7 @@ from absl import logging
 import numpy as np
 from note_seq.protobuf import music_pb2
 
+from polyframe import checks
 from polyframe.clock import StepClock
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap, quarters_to_seconds
@@ -78,6 +79,9 @@ MERGED = "repeated notes merged into one"
 # A note on the grid: first step, end step (exclusive) and MIDI pitch.
 GridNote = Tuple[int, int, int]
 
+# Names the encoder in the messages of configuration errors.
+_OWNER = "encoders.grid"
+
 
 @ENCODERS.register("grid")
 class GridEncoder(EventEncoder):
@@ -91,21 +95,28 @@ class GridEncoder(EventEncoder):
         held_field: Adds the `articulation` field, which tells a repeated
             note from a held one. Leave it off for the JSB benchmark files,
             which do not make that distinction.
+        end_marker: Adds an END token to every field; pieces then end with
+            an END event.
 
     Attributes:
         adjustments: Counts of the changes `encode` made to fit notes on the
             grid, by kind (`MOVED`, `DROPPED`, `MERGED`).
 
     Raises:
-        ValueError: if an argument is out of range.
+        ConfigurationError: for an argument of the wrong type or out of
+            range, naming it (`encoders.grid.<argument>`): `num_voices` and
+            `steps_per_quarter` must be whole numbers >= 1, `min_pitch` and
+            `max_pitch` whole numbers in 0..127 with `min_pitch <=
+            max_pitch`, `held_field` and `end_marker` True or False.
     """
 
     def __init__(self, num_voices: int = 4, steps_per_quarter: int = 4,
                  min_pitch: int = 21, max_pitch: int = 108,
                  held_field: bool = False, end_marker: bool = True):
+        end_marker = checks.boolean(_OWNER, "end_marker", end_marker)
         self._configure(num_voices, steps_per_quarter, min_pitch, max_pitch,
                         held_field)
-        self.end_marker = bool(end_marker)
+        self.end_marker = end_marker
         self.adjustments = collections.Counter()
         self._reported = set()
 
@@ -262,20 +273,17 @@ class GridEncoder(EventEncoder):
 
     def _configure(self, num_voices: int, steps_per_quarter: int,
                    min_pitch: int, max_pitch: int, held_field: bool) -> None:
-        if int(num_voices) < 1:
-            raise ValueError(f"num_voices must be at least 1, got {num_voices}")
-        if int(steps_per_quarter) < 1:
-            raise ValueError("steps_per_quarter must be at least 1, got "
-                             f"{steps_per_quarter}")
-        if not 0 <= min_pitch <= max_pitch <= 127:
-            raise ValueError(f"pitch range {min_pitch}..{max_pitch} must lie "
-                             "within MIDI pitches 0..127")
-        if not isinstance(held_field, bool):
-            raise ValueError(f"held_field must be a bool, got {held_field!r}")
-        self._num_voices = int(num_voices)
-        self.steps_per_quarter = int(steps_per_quarter)
-        self.min_pitch = int(min_pitch)
-        self.max_pitch = int(max_pitch)
+        """Checks the settings (see the class docstring), then sets them."""
+        num_voices = checks.integer(_OWNER, "num_voices", num_voices,
+                                    minimum=1)
+        steps_per_quarter = checks.integer(
+            _OWNER, "steps_per_quarter", steps_per_quarter, minimum=1)
+        min_pitch, max_pitch = checks.pitch_range(_OWNER, min_pitch, max_pitch)
+        held_field = checks.boolean(_OWNER, "held_field", held_field)
+        self._num_voices = num_voices
+        self.steps_per_quarter = steps_per_quarter
+        self.min_pitch = min_pitch
+        self.max_pitch = max_pitch
         self.held_field = held_field
 
     def _checked(self, events: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ field of voice i from one hidden layer.
 
 import tensorflow as tf
 
-from polyframe.head import Head
+from polyframe import checks
+from polyframe.head import Head, check_head_shapes
 from polyframe.layers import PerVoiceDense, VoiceEmbedding
 from polyframe.registries import HEADS
 
@@ -23,11 +24,27 @@ class AutoregressiveHead(Head):
         embedding_size: Width of the embedding of each earlier voice's token,
             per field.
         dropout: Dropout rate on the hidden layer in training.
+
+    Raises:
+        ConfigurationError: for an argument of the wrong type or out of
+            range, naming it (`heads.autoregressive.<argument>`): `fields`
+            must be a non-empty sequence of `Field`; `num_voices`,
+            `state_size`, `input_size`, `hidden_size` and `embedding_size`
+            whole numbers >= 1; `dropout` in [0, 1).
     """
 
     def __init__(self, fields, num_voices, state_size, input_size,
                  hidden_size: int = 256, embedding_size: int = 32,
                  dropout: float = 0.0, name="autoregressive_head"):
+        owner = "heads.autoregressive"
+        fields, num_voices, state_size, input_size = check_head_shapes(
+            owner, fields, num_voices, state_size, input_size)
+        hidden_size = checks.integer(owner, "hidden_size", hidden_size,
+                                     minimum=1)
+        embedding_size = checks.integer(owner, "embedding_size",
+                                        embedding_size, minimum=1)
+        dropout = checks.real(owner, "dropout", dropout, minimum=0, below=1)
+        name = checks.text(owner, "name", name, optional=True)
         super().__init__(fields, num_voices, state_size, input_size, name=name)
         self.dropout = dropout
         self.voice_width = embedding_size * len(self.fields)

@@ -6,7 +6,8 @@ voices is measured: voices of one event are independent given the state.
 
 import tensorflow as tf
 
-from polyframe.head import Head
+from polyframe import checks
+from polyframe.head import Head, check_head_shapes
 from polyframe.layers import PerVoiceDense
 from polyframe.registries import HEADS
 
@@ -19,11 +20,25 @@ class IndependentHead(Head):
         fields, num_voices, state_size, input_size, name: see `Head`.
         hidden_size: Width of each voice's hidden layer.
         dropout: Dropout rate on the hidden layer in training.
+
+    Raises:
+        ConfigurationError: for an argument of the wrong type or out of
+            range, naming it (`heads.independent.<argument>`): `fields` must
+            be a non-empty sequence of `Field`; `num_voices`, `state_size`,
+            `input_size` and `hidden_size` whole numbers >= 1; `dropout` in
+            [0, 1).
     """
 
     def __init__(self, fields, num_voices, state_size, input_size,
                  hidden_size: int = 256, dropout: float = 0.0,
                  name="independent_head"):
+        owner = "heads.independent"
+        fields, num_voices, state_size, input_size = check_head_shapes(
+            owner, fields, num_voices, state_size, input_size)
+        hidden_size = checks.integer(owner, "hidden_size", hidden_size,
+                                     minimum=1)
+        dropout = checks.real(owner, "dropout", dropout, minimum=0, below=1)
+        name = checks.text(owner, "name", name, optional=True)
         super().__init__(fields, num_voices, state_size, input_size, name=name)
         self.dropout = dropout
         self.hidden = PerVoiceDense(state_size + input_size, hidden_size,

@@ -16,6 +16,7 @@ from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from polyframe import checks
 from polyframe.cell import RecurrentCell, run_stack, step_stack
 from polyframe.encoding import Field
 from polyframe.head import Head
@@ -43,6 +44,14 @@ class EventRNN(SequenceModel):
         dropout: Dropout rate between layers and before the head, in training.
         time_features: Whether each step also reads the start time of the
             event it predicts (batches then carry `times`).
+        name: Name scope of the variables.
+
+    Raises:
+        ConfigurationError: for an argument of the wrong type or out of
+            range, naming it (`models.event_rnn.<argument>`): `fields` must
+            be a non-empty sequence of `Field`; `num_voices`, `num_layers`,
+            `default_embedding_size` and the `embedding_sizes` whole numbers
+            >= 1; `dropout` in [0, 1); `time_features` True or False.
     """
 
     def __init__(self, fields: Sequence[Field], num_voices: int,
@@ -51,15 +60,21 @@ class EventRNN(SequenceModel):
                  embedding_sizes: Optional[Mapping[str, int]] = None,
                  default_embedding_size: int = 32, dropout: float = 0.0,
                  time_features: bool = False, name: str = "event_rnn"):
+        owner = "models.event_rnn"
+        fields = checks.fields(owner, fields)
+        num_voices = checks.integer(owner, "num_voices", num_voices, minimum=1)
+        num_layers = checks.integer(owner, "num_layers", num_layers, minimum=1)
+        sizes = checks.embedding_sizes(owner, embedding_sizes)
+        default_embedding_size = checks.integer(
+            owner, "default_embedding_size", default_embedding_size,
+            minimum=1)
+        dropout = checks.real(owner, "dropout", dropout, minimum=0, below=1)
+        time_features = checks.boolean(owner, "time_features", time_features)
+        name = checks.text(owner, "name", name, optional=True)
         super().__init__(fields, num_voices, name=name)
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.dropout = float(dropout)
-        self.time_features = bool(time_features)
+        self.dropout = dropout
+        self.time_features = time_features
         self.features = (TIMES,) if self.time_features else ()
-        sizes = dict(embedding_sizes or {})
         self.embedding = VoiceEmbedding(
             self.fields, self.num_voices,
             [sizes.get(f.name, default_embedding_size) for f in self.fields])

@@ -43,6 +43,7 @@ from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from polyframe import checks
 from polyframe.encoding import Field
 from polyframe.head import Head
 from polyframe.layers import VoiceEmbedding, glorot
@@ -213,8 +214,18 @@ class EventTransformer(SequenceModel):
         default_embedding_size: See above.
         dropout: Rate on the input projection and on every sublayer's output
             (before the residual add), in training; in [0, 1).
-        attention_dropout: Rate on the attention probabilities, in training.
+        attention_dropout: Rate on the attention probabilities, in training;
+            in [0, 1).
         name: Name scope of the variables.
+
+    Raises:
+        ConfigurationError: for an argument of the wrong type or out of
+            range, naming it (`models.event_transformer.<argument>`):
+            `fields` must be a non-empty sequence of `Field`; `num_voices`,
+            `num_layers`, `d_model`, `num_heads`, `ff_size`,
+            `default_embedding_size` and the `embedding_sizes` whole numbers
+            >= 1, `d_model` a multiple of `num_heads`; `dropout` and
+            `attention_dropout` in [0, 1).
     """
 
     def __init__(self, fields: Sequence[Field], num_voices: int,
@@ -224,25 +235,29 @@ class EventTransformer(SequenceModel):
                  default_embedding_size: int = 32, dropout: float = 0.1,
                  attention_dropout: float = 0.0,
                  name: str = "event_transformer"):
+        owner = "models.event_transformer"
+        fields = checks.fields(owner, fields)
+        num_voices = checks.integer(owner, "num_voices", num_voices, minimum=1)
+        num_layers = checks.integer(owner, "num_layers", num_layers, minimum=1)
+        num_heads = checks.integer(owner, "num_heads", num_heads, minimum=1)
+        d_model = checks.integer(owner, "d_model", d_model, minimum=1)
+        if d_model % num_heads:
+            raise checks.ConfigurationError(
+                f"{owner}.d_model must be a multiple of {owner}.num_heads "
+                f"({num_heads}), got {d_model!r}.")
+        ff_size = checks.integer(owner, "ff_size", ff_size, minimum=1)
+        sizes = checks.embedding_sizes(owner, embedding_sizes)
+        default_embedding_size = checks.integer(
+            owner, "default_embedding_size", default_embedding_size,
+            minimum=1)
+        dropout = checks.real(owner, "dropout", dropout, minimum=0, below=1)
+        attention_dropout = checks.real(owner, "attention_dropout",
+                                        attention_dropout, minimum=0, below=1)
+        name = checks.text(owner, "name", name, optional=True)
         super().__init__(fields, num_voices, name=name)
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        if num_heads < 1:
-            raise ValueError(f"num_heads must be at least 1, got {num_heads}")
-        if d_model < 1 or d_model % num_heads:
-            raise ValueError(f"d_model must be a positive multiple of "
-                             f"num_heads ({num_heads}), got {d_model}")
-        if ff_size < 1:
-            raise ValueError(f"ff_size must be at least 1, got {ff_size}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if not 0.0 <= attention_dropout < 1.0:
-            raise ValueError(
-                f"attention_dropout must be in [0, 1), got {attention_dropout}")
-        self.d_model = int(d_model)
-        self.num_heads = int(num_heads)
-        self.dropout = float(dropout)
-        sizes = dict(embedding_sizes or {})
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.dropout = dropout
         self.embedding = VoiceEmbedding(
             self.fields, self.num_voices,
             [sizes.get(f.name, default_embedding_size) for f in self.fields])
@@ -252,7 +267,7 @@ class EventTransformer(SequenceModel):
                                       name="input_bias")
         self.blocks = [
             _DecoderBlock(self.d_model, self.num_heads, ff_size, self.dropout,
-                          float(attention_dropout), name=f"layer_{layer}")
+                          attention_dropout, name=f"layer_{layer}")
             for layer in range(num_layers)]
         self.final_norm = _LayerNorm(self.d_model, name="final_norm")
         self.slopes = tf.constant(alibi_slopes(self.num_heads), tf.float32)

@@ -39,6 +39,7 @@ from typing import Callable, Mapping, NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 
+from polyframe import checks
 from polyframe.cell import RecurrentCell, run_stack, step_stack
 from polyframe.encoding import Field
 from polyframe.head import Head
@@ -104,7 +105,13 @@ class MelodyConditionedRNN(SequenceModel):
         name: Name scope of the variables.
 
     Raises:
-        ValueError: for a size or rate out of range, naming the argument.
+        ConfigurationError: for an argument of the wrong type or out of
+            range, naming it (`models.melody_conditioned_rnn.<argument>`):
+            `fields` must be a non-empty sequence of `Field`; `num_voices`,
+            `num_layers`, `default_embedding_size`, the `embedding_sizes`,
+            `melody_embedding_size` and `melody_units` whole numbers >= 1;
+            `dropout` in [0, 1); `bidirectional` True or False;
+            `melody_voice` a whole number in [0, num_voices).
     """
 
     features = (TIMES, MELODY)
@@ -118,28 +125,31 @@ class MelodyConditionedRNN(SequenceModel):
                  melody_embedding_size: int = 32, melody_units: int = 64,
                  bidirectional: bool = False, melody_voice: int = 0,
                  name: str = "melody_conditioned_rnn"):
+        owner = "models.melody_conditioned_rnn"
+        fields = checks.fields(owner, fields)
+        num_voices = checks.integer(owner, "num_voices", num_voices, minimum=1)
+        num_layers = checks.integer(owner, "num_layers", num_layers, minimum=1)
+        sizes = checks.embedding_sizes(owner, embedding_sizes)
+        default_embedding_size = checks.integer(
+            owner, "default_embedding_size", default_embedding_size,
+            minimum=1)
+        dropout = checks.real(owner, "dropout", dropout, minimum=0, below=1)
+        melody_embedding_size = checks.integer(
+            owner, "melody_embedding_size", melody_embedding_size, minimum=1)
+        melody_units = checks.integer(owner, "melody_units", melody_units,
+                                      minimum=1)
+        bidirectional = checks.boolean(owner, "bidirectional", bidirectional)
+        melody_voice = checks.integer(owner, "melody_voice", melody_voice,
+                                      minimum=0)
+        if melody_voice >= num_voices:  # The encoder decides the voices.
+            raise checks.ConfigurationError(
+                f"{owner}.melody_voice must be a whole number >= 0 and < "
+                f"num_voices ({num_voices}), got {melody_voice!r}.")
+        name = checks.text(owner, "name", name, optional=True)
         super().__init__(fields, num_voices, name=name)
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if default_embedding_size < 1:
-            raise ValueError("default_embedding_size must be at least 1, got "
-                             f"{default_embedding_size}")
-        if melody_embedding_size < 1:
-            raise ValueError("melody_embedding_size must be at least 1, got "
-                             f"{melody_embedding_size}")
-        if melody_units < 1:
-            raise ValueError(
-                f"melody_units must be at least 1, got {melody_units}")
-        if not 0 <= melody_voice < self.num_voices:
-            raise ValueError(
-                f"melody_voice must be in [0, {self.num_voices}) for "
-                f"{self.num_voices} voices, got {melody_voice}")
-        sizes = dict(embedding_sizes or {})
-        self.dropout = float(dropout)
-        self.melody_voice = int(melody_voice)
-        self.bidirectional = bool(bidirectional)
+        self.dropout = dropout
+        self.melody_voice = melody_voice
+        self.bidirectional = bidirectional
         melody_cell = melody_cell or cell
         with self.name_scope:
             self.embedding = VoiceEmbedding(

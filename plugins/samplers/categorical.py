@@ -8,24 +8,23 @@ and give the same ids for the same seed.
 
 Temperature divides the logits before sampling: below 1 it sharpens the
 distribution towards the likeliest tokens, above 1 it flattens it. A
-temperature of 0 or below means "always the likeliest token" (argmax).
+temperature of 0 means "always the likeliest token" (argmax).
+
+Every sampler checks its settings when it is built (`polyframe.checks`), so a
+bad binding such as `samplers.top_k.k = 0` is one line naming it.
 """
 
 import math
-import numbers
 
 import tensorflow as tf
 
+from polyframe import checks
 from polyframe.registries import SAMPLERS
 
 
-def _check_temperature(temperature) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise ValueError(f"temperature must be a number, got {temperature!r}.")
-    if not math.isfinite(temperature):
-        raise ValueError(
-                f"temperature must be finite, got {temperature!r}; use 0 for argmax.")
-    return float(temperature)
+def _check_temperature(owner: str, temperature) -> float:
+    """A finite temperature >= 0 (0 is argmax), as a float."""
+    return checks.real(owner, "temperature", temperature, minimum=0)
 
 
 def _as_float_logits(logits: tf.Tensor) -> tf.Tensor:
@@ -71,14 +70,15 @@ class TemperatureSampler:
     Args:
         temperature: Divides the logits. The default, 0.35, keeps chorale
             voice leading plausible while still varying between samples; 1
-            samples the model's distribution unchanged; 0 or below is argmax.
+            samples the model's distribution unchanged; 0 is argmax.
 
     Raises:
-        ValueError: if `temperature` is not a finite number.
+        ConfigurationError: if `temperature` is not a finite number >= 0.
     """
 
     def __init__(self, temperature: float = 0.35):
-        self.temperature = _check_temperature(temperature)
+        self.temperature = _check_temperature("samplers.temperature",
+                                              temperature)
 
     def __call__(self, logits: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """Draws one id per row of `logits` ([batch, vocab]) -> [batch] int32."""
@@ -102,18 +102,16 @@ class TopKSampler:
     Args:
         k: How many of the likeliest tokens to keep; a `k` larger than the
             vocabulary keeps all of it.
-        temperature: Divides the kept logits; 0 or below is argmax.
+        temperature: Divides the kept logits; 0 is argmax.
 
     Raises:
-        ValueError: if `k` is not a positive integer or `temperature` is not a
-            finite number.
+        ConfigurationError: if `k` is not a whole number >= 1 or `temperature`
+            is not a finite number >= 0.
     """
 
     def __init__(self, k: int = 8, temperature: float = 1.0):
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-            raise ValueError(f"top_k: k must be a positive integer, got {k!r}.")
-        self.k = int(k)
-        self.temperature = _check_temperature(temperature)
+        self.k = checks.integer("samplers.top_k", "k", k, minimum=1)
+        self.temperature = _check_temperature("samplers.top_k", temperature)
 
     def __call__(self, logits: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """Draws one id per row of `logits` ([batch, vocab]) -> [batch] int32."""
@@ -143,19 +141,17 @@ class NucleusSampler:
 
     Args:
         p: Probability mass to keep, in (0, 1]; 1 keeps every token.
-        temperature: Divides the logits before the set is chosen; 0 or below
-            is argmax.
+        temperature: Divides the logits before the set is chosen; 0 is
+            argmax.
 
     Raises:
-        ValueError: if `p` is not in (0, 1] or `temperature` is not a finite
-            number.
+        ConfigurationError: if `p` is not a number in (0, 1] or `temperature`
+            is not a finite number >= 0.
     """
 
     def __init__(self, p: float = 0.9, temperature: float = 1.0):
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 < p <= 1:
-            raise ValueError(f"nucleus: p must be a probability in (0, 1], got {p!r}.")
-        self.p = float(p)
-        self.temperature = _check_temperature(temperature)
+        self.p = checks.real("samplers.nucleus", "p", p, above=0, maximum=1)
+        self.temperature = _check_temperature("samplers.nucleus", temperature)
 
     def __call__(self, logits: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """Draws one id per row of `logits` ([batch, vocab]) -> [batch] int32."""

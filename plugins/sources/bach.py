@@ -19,8 +19,10 @@ from absl import logging
 from note_seq import musicxml_reader
 from note_seq.protobuf import music_pb2
 
+from polyframe import checks
 from polyframe.data import cache, ingest
-from polyframe.data.corpus import SPLITS, Corpus, SplitFractions, split_of
+from polyframe.data.corpus import SPLITS, Corpus, split_of
+from polyframe.data.directory_source import check_path, check_split_fractions
 from polyframe.data.voice_rules import VoicedPiece
 from polyframe.data.voices import select_voices
 from polyframe.errors import UserFacingError
@@ -44,8 +46,19 @@ class BachChorales:
             None: one per CPU core (see `ingest.resolve_num_workers`).
 
     Raises:
-        UserFacingError: if the fractions leave nothing for training.
+        checks.ConfigurationError: if an argument has the wrong type or lies
+            out of range, e.g. fractions that leave nothing for training. A
+            missing `corpus_dir` is reported by `load`.
+        UserFacingError: if `corpus_dir` is None and music21 is not
+            installed.
+
+    Attributes:
+        defines_splits: True: the split is part of the corpus (every
+            published number depends on it), so `--mode=evaluate` scores its
+            valid and test splits.
     """
+
+    defines_splits = True
 
     def __init__(self,
                  cache_dir: Optional[str] = None,
@@ -53,7 +66,13 @@ class BachChorales:
                  test_fraction: float = 0.1,
                  corpus_dir: Optional[str] = None,
                  num_workers: Optional[int] = None):
-        self.fractions = SplitFractions(valid_fraction, test_fraction)
+        owner = "sources.bach"
+        cache_dir = check_path(owner, "cache_dir", cache_dir, optional=True)
+        fractions = check_split_fractions(owner, valid_fraction, test_fraction)
+        corpus_dir = check_path(owner, "corpus_dir", corpus_dir, optional=True)
+        num_workers = checks.integer(owner, "num_workers", num_workers,
+                                     minimum=1, optional=True)
+        self.fractions = fractions
         self.num_workers = num_workers
         self.cache_dir = cache.resolve_cache_dir(cache_dir)
         self.corpus_dir = os.path.abspath(

@@ -44,7 +44,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from absl import logging
 from note_seq.protobuf import music_pb2
 
+from polyframe import checks
 from polyframe.data.corpus import SPLITS, Corpus
+from polyframe.data.directory_source import check_path
 from polyframe.data.timing import quarters_to_seconds
 from polyframe.errors import UserFacingError
 from polyframe.registries import SOURCES
@@ -80,27 +82,31 @@ class JSBChoralesJSON:
         num_voices: Voices per piece (and numbers per separated step).
 
     Raises:
-        UserFacingError: if `format`, `steps_per_quarter` or `num_voices` is
-            not one of the allowed values.
+        checks.ConfigurationError: if an argument has the wrong type or is
+            not one of the allowed values. A missing `path` is reported by
+            `load`, as every problem with the file is.
+
+    Attributes:
+        defines_splits: True: the file's own valid and test splits are what
+            `--mode=evaluate` scores.
     """
+
+    defines_splits = True
 
     def __init__(self,
                  path: Optional[str] = None,
                  format: str = "auto",  # pylint: disable=redefined-builtin
                  steps_per_quarter: int = 4,
                  num_voices: int = 4):
-        if format not in FORMATS:
-            raise UserFacingError(
-                f"jsb_json format {format!r} is unknown; use one of "
-                f"{', '.join(FORMATS)}.")
-        if steps_per_quarter not in STEPS_PER_QUARTER:
-            raise UserFacingError(
-                f"jsb_json steps_per_quarter {steps_per_quarter!r} is not "
-                "one of 1 (quarter notes), 2 (8ths) or 4 (16ths).")
-        if not isinstance(num_voices, int) or num_voices < 1:
-            raise UserFacingError(
-                f"jsb_json num_voices must be a positive integer, got "
-                f"{num_voices!r}.")
+        owner = "sources.jsb_json"
+        path = check_path(owner, "path", path, optional=True)
+        checks.choice(owner, "format", format, FORMATS)
+        # Checked as a whole number first: True and 4.0 equal allowed values.
+        steps_per_quarter = checks.integer(owner, "steps_per_quarter",
+                                           steps_per_quarter, minimum=1)
+        checks.choice(owner, "steps_per_quarter", steps_per_quarter,
+                      STEPS_PER_QUARTER)
+        num_voices = checks.integer(owner, "num_voices", num_voices, minimum=1)
         self.path = path
         self.format = format
         self.steps_per_quarter = steps_per_quarter

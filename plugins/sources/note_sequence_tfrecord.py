@@ -12,14 +12,16 @@ used becomes the piece's id.
 
 import collections
 import os
-from typing import List, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 from absl import logging
 import tensorflow as tf
 
+from polyframe import checks
 from polyframe.data import cache
-from polyframe.data.corpus import (SPLITS, Corpus, SplitFractions,
-                                   UnusableSequenceError, split_of)
+from polyframe.data.corpus import (SPLITS, Corpus, UnusableSequenceError,
+                                   split_of)
+from polyframe.data.directory_source import check_path, check_split_fractions
 from polyframe.data.voices import select_voices
 from polyframe.errors import UserFacingError
 from polyframe.registries import SOURCES
@@ -30,23 +32,29 @@ class NoteSequenceTFRecord:
     """Pieces read from NoteSequence TFRecords, voices in instruments.
 
     Args:
-        path: A TFRecord file, a glob matching several, or a list of files
-            and globs.
+        path: A TFRecord file, a glob matching several, or a non-empty list
+            of files and globs. None (the gin config's default) is reported
+            by `load`, as files that do not exist are.
         valid_fraction: Fraction of pieces in the validation split.
         test_fraction: Fraction of pieces in the test split.
         num_voices: Voices per piece; pieces that do not have them are skipped.
 
     Raises:
-        UserFacingError: if the fractions leave nothing for training.
+        checks.ConfigurationError: if an argument has the wrong type or lies
+            out of range, e.g. fractions that leave nothing for training.
     """
 
     def __init__(self,
-                 path: Union[str, Sequence[str]],
+                 path: Optional[Union[str, Sequence[str]]],
                  valid_fraction: float = 0.1,
                  test_fraction: float = 0.1,
                  num_voices: int = 4):
+        owner = "sources.note_sequence_tfrecord"
+        path = _check_patterns(owner, path)
+        fractions = check_split_fractions(owner, valid_fraction, test_fraction)
+        num_voices = checks.integer(owner, "num_voices", num_voices, minimum=1)
         self.path = path
-        self.fractions = SplitFractions(valid_fraction, test_fraction)
+        self.fractions = fractions
         self.num_voices = num_voices
 
     def load(self) -> Corpus:
@@ -111,3 +119,25 @@ class NoteSequenceTFRecord:
                     "path (a file, or a glob such as 'data/*.tfrecord').")
             files.update(matches)
         return sorted(files)
+
+
+def _check_patterns(owner: str,
+                    path: Any) -> Optional[Union[str, Sequence[str]]]:
+    """Checks `path`: None, a non-empty string, or a non-empty list of them.
+
+    Returns:
+        None, the string, or the list (or tuple) of files and globs.
+
+    Raises:
+        checks.ConfigurationError: naming `owner.path` (or the bad item, as
+            `owner.path[index]`) and the value.
+    """
+    if not isinstance(path, (list, tuple)):
+        return check_path(owner, "path", path, optional=True)
+    if not path:
+        raise checks.ConfigurationError(
+            f"{owner}.path must be a non-empty string, a non-empty list of "
+            f"them, or None, got {path!r}.")
+    patterns = [check_path(owner, f"path[{index}]", pattern)
+                for index, pattern in enumerate(path)]
+    return tuple(patterns) if isinstance(path, tuple) else patterns

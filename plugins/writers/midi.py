@@ -5,11 +5,12 @@ decoded sequence does not: the metre (with a short first bar for a pickup, as
 the corpus's own MIDI files have it) and a known key signature.
 """
 
+import collections.abc
 from typing import List, Optional, Sequence
 
 from note_seq.protobuf import music_pb2
 
-from polyframe import midi_output
+from polyframe import checks, midi_output
 from polyframe.registries import WRITERS
 from polyframe.writer import TICKS_PER_QUARTER, Fraction, GeneratedPiece, Writer
 
@@ -21,6 +22,9 @@ from polyframe.writer import TICKS_PER_QUARTER, Fraction, GeneratedPiece, Writer
 DEFAULT_PROGRAMS = (52, 53, 54, 19)
 # The shortest bar a pickup's time signature may use: 1/64 note.
 _SMALLEST_DENOMINATOR = 64
+# A standard MIDI file stores its resolution in 15 bits.
+_MAX_TICKS_PER_QUARTER = 2**15 - 1
+_OWNER = "writers.midi"
 
 
 @WRITERS.register("midi")
@@ -33,9 +37,13 @@ class MidiWriter(Writer):
         velocity: Velocity of generated notes (1-127).
         primer_velocity: Velocity of primer notes, softer so the primer is
             heard as given; a "primer end" marker sits where it ends.
-        ticks_per_quarter: MIDI resolution. The default, 27720, puts every
-            tuplet up to 12 exactly on a tick, so the MIDI file has the same
-            notes as the MusicXML one.
+        ticks_per_quarter: MIDI resolution (1-32767). The default, 27720,
+            puts every tuplet up to 12 exactly on a tick, so the MIDI file
+            has the same notes as the MusicXML one.
+
+    Raises:
+        checks.ConfigurationError: if an argument has the wrong type or lies
+            out of range.
     """
 
     extension = ".mid"
@@ -44,12 +52,22 @@ class MidiWriter(Writer):
                  velocity: int = midi_output.DEFAULT_VELOCITY,
                  primer_velocity: int = midi_output.DEFAULT_PRIMER_VELOCITY,
                  ticks_per_quarter: int = TICKS_PER_QUARTER):
-        if not programs:
-            raise ValueError("programs must name at least one General MIDI program.")
-        self.programs = tuple(programs)
-        self.velocity = velocity
-        self.primer_velocity = primer_velocity
-        self.ticks_per_quarter = ticks_per_quarter
+        if (isinstance(programs, (str, bytes)) or
+                not isinstance(programs, collections.abc.Sequence) or not programs):
+            raise checks.ConfigurationError(
+                    f"{_OWNER}.programs must be a non-empty list of General MIDI "
+                    f"programs (0-127), got {programs!r}.")
+        self.programs = tuple(
+                checks.integer(_OWNER, f"programs[{index}]", program, minimum=0,
+                               maximum=127)
+                for index, program in enumerate(programs))
+        self.velocity = checks.integer(_OWNER, "velocity", velocity, minimum=1,
+                                       maximum=127)
+        self.primer_velocity = checks.integer(_OWNER, "primer_velocity",
+                                              primer_velocity, minimum=1, maximum=127)
+        self.ticks_per_quarter = checks.integer(_OWNER, "ticks_per_quarter",
+                                                ticks_per_quarter, minimum=1,
+                                                maximum=_MAX_TICKS_PER_QUARTER)
 
     def write(self, piece: GeneratedPiece) -> List[str]:
         path = self.path(piece)

@@ -23,6 +23,7 @@ from music21 import (chord, clef, defaults, duration, expressions, key,
                      meter, metadata, note, pitch, stream, tempo, tie)
 from music21.musicxml import m21ToXml
 
+from polyframe import checks
 from polyframe.registries import WRITERS
 from polyframe.writer import (TICKS_PER_QUARTER, Fraction, GeneratedPiece,
                               QuarterNote, Writer, write_bytes)
@@ -45,12 +46,15 @@ class MusicXmlWriter(Writer):
 
     Args:
         mark: Text of the rehearsal mark where the primer ends.
+
+    Raises:
+        checks.ConfigurationError: if `mark` is not a non-empty string.
     """
 
     extension = ".musicxml"
 
     def __init__(self, mark: str = GENERATED_MARK):
-        self.mark = mark
+        self.mark = checks.text("writers.musicxml", "mark", mark)
 
     def write(self, piece: GeneratedPiece) -> List[str]:
         return [write_bytes(self.path(piece),

@@ -6,14 +6,17 @@ model went on. Time runs in quarter notes with the bar lines of the piece's
 metre; pitch is the MIDI number with the Cs labelled.
 """
 
+import collections.abc
 import io
 from typing import List, Sequence, Tuple
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import is_color_like
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from polyframe import checks
 from polyframe.registries import WRITERS
 from polyframe.writer import (Fraction, GeneratedPiece, QuarterNote, Writer,
                               write_bytes)
@@ -22,6 +25,7 @@ from polyframe.writer import (Fraction, GeneratedPiece, QuarterNote, Writer,
 DEFAULT_COLOURS = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00",
                    "#56B4E9", "#F0E442", "#000000")
 _NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_OWNER = "writers.piano_roll"
 
 
 @WRITERS.register("piano_roll")
@@ -33,7 +37,14 @@ class PianoRollWriter(Writer):
             `min_width` and `max_width` inches wide.
         height: Figure height in inches.
         dpi: Pixels per inch.
-        colours: Matplotlib colours by voice.
+        min_width: Narrowest figure, in inches.
+        max_width: Widest figure, in inches (at least `min_width`).
+        colours: Matplotlib colours by voice (at least one; voices past the
+            list start it again).
+
+    Raises:
+        checks.ConfigurationError: if an argument has the wrong type or lies
+            out of range, or a colour is not one matplotlib knows.
     """
 
     extension = ".png"
@@ -41,12 +52,14 @@ class PianoRollWriter(Writer):
     def __init__(self, inches_per_quarter: float = 0.25, height: float = 4.0,
                  dpi: int = 100, min_width: float = 6.0, max_width: float = 40.0,
                  colours: Sequence[str] = DEFAULT_COLOURS):
-        self.inches_per_quarter = inches_per_quarter
-        self.height = height
-        self.dpi = dpi
-        self.min_width = min_width
-        self.max_width = max_width
-        self.colours = tuple(colours)
+        self.inches_per_quarter = checks.real(_OWNER, "inches_per_quarter",
+                                              inches_per_quarter, above=0)
+        self.height = checks.real(_OWNER, "height", height, above=0)
+        self.dpi = checks.real(_OWNER, "dpi", dpi, above=0)
+        self.min_width = checks.real(_OWNER, "min_width", min_width, above=0)
+        self.max_width = checks.real(_OWNER, "max_width", max_width,
+                                     minimum=self.min_width)
+        self.colours = _check_colours(colours)
 
     def write(self, piece: GeneratedPiece) -> List[str]:
         figure = self.draw(piece)
@@ -95,6 +108,26 @@ class PianoRollWriter(Writer):
         axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0),
                     fontsize="small", frameon=False)
         return figure
+
+
+def _check_colours(colours: Sequence[str]) -> Tuple[str, ...]:
+    """Checks a non-empty list of colours matplotlib knows; returns them as a tuple.
+
+    Raises:
+        checks.ConfigurationError: naming the list, or the bad colour as
+            `colours[index]`, and the value.
+    """
+    if (isinstance(colours, (str, bytes)) or
+            not isinstance(colours, collections.abc.Sequence) or not colours):
+        raise checks.ConfigurationError(
+                f"{_OWNER}.colours must be a non-empty list of matplotlib colours, "
+                f"got {colours!r}.")
+    for index, colour in enumerate(colours):
+        if not is_color_like(colour):
+            raise checks.ConfigurationError(
+                    f"{_OWNER}.colours[{index}] must be a matplotlib colour (a name "
+                    f"such as 'red', '#RRGGBB' or an RGB tuple), got {colour!r}.")
+    return tuple(colours)
 
 
 def _box(note: QuarterNote) -> List[Tuple[float, float]]:

@@ -7,6 +7,7 @@ still need several pages, they are stacked into one SVG, so the gallery can
 show the whole score with a single image.
 """
 
+import collections.abc
 import dataclasses
 import os
 import re
@@ -15,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import verovio
 
+from polyframe import checks
 from polyframe.registries import WRITERS
 from polyframe.writer import GeneratedPiece, Writer, write_bytes
 from polyframe_plugins.writers.musicxml import MusicXmlWriter
@@ -28,6 +30,10 @@ DEFAULT_OPTIONS = {
         "breaks": "auto",
         "footer": "none",           # No "engraved by" page footer.
 }
+# Verovio's bounds; it replaces a value outside them by its default.
+_SCALE_RANGE = (1, 1000)
+_PAGE_WIDTH_RANGE = (100, 100000)
+_OWNER = "writers.score_svg"
 _SIZE = re.compile(r'^<svg\b[^>]*?\bwidth="([\d.]+)px"[^>]*?\bheight="([\d.]+)px"')
 
 
@@ -40,9 +46,16 @@ class ScoreSvgWriter(Writer):
     temporary folder and engraved from there.
 
     Args:
-        scale: Size of the engraving in percent of Verovio's default.
-        page_width: Page width in Verovio units (see DEFAULT_OPTIONS).
-        options: More Verovio options, overriding the defaults.
+        scale: Size of the engraving in percent of Verovio's default
+            (1-1000).
+        page_width: Page width in Verovio units (100-100000; see
+            DEFAULT_OPTIONS).
+        options: More Verovio options, overriding the defaults; Verovio
+            checks them when the first score is engraved.
+
+    Raises:
+        checks.ConfigurationError: if `scale` or `page_width` is not a whole
+            number in Verovio's range, or `options` is not a mapping.
     """
 
     extension = ".svg"
@@ -50,6 +63,15 @@ class ScoreSvgWriter(Writer):
 
     def __init__(self, scale: int = 40, page_width: int = 2100,
                  options: Optional[Mapping[str, Any]] = None):
+        scale = checks.integer(_OWNER, "scale", scale, minimum=_SCALE_RANGE[0],
+                               maximum=_SCALE_RANGE[1])
+        page_width = checks.integer(_OWNER, "page_width", page_width,
+                                    minimum=_PAGE_WIDTH_RANGE[0],
+                                    maximum=_PAGE_WIDTH_RANGE[1])
+        if options is not None and not isinstance(options, collections.abc.Mapping):
+            raise checks.ConfigurationError(
+                    f"{_OWNER}.options must be a mapping of Verovio options or None, "
+                    f"got {options!r}.")
         self.options: Dict[str, Any] = dict(DEFAULT_OPTIONS, scale=scale,
                                             pageWidth=page_width)
         self.options.update(options or {})

@@ -10,7 +10,7 @@ import os
 import tempfile
 from typing import List, Optional
 
-from polyframe import audio
+from polyframe import audio, checks
 from polyframe.registries import WRITERS
 from polyframe.writer import GeneratedPiece, Writer
 from polyframe_plugins.writers.midi import MidiWriter
@@ -30,7 +30,13 @@ class WavWriter(Writer):
         sample_rate: Samples per second.
         soundfont: A General MIDI .sf2 for the external renderers; None picks
             the first installed.
-        timeout_s: How long an external renderer may run per piece.
+        timeout_s: How long an external renderer may run per piece, in
+            seconds (> 0).
+
+    Raises:
+        checks.ConfigurationError: if an argument has the wrong type or lies
+            out of range. Whether the renderer is installed and the
+            soundfont exists is checked when a piece is rendered.
     """
 
     extension = ".wav"
@@ -38,10 +44,12 @@ class WavWriter(Writer):
 
     def __init__(self, renderer: str = audio.AUTO, sample_rate: int = 22050,
                  soundfont: Optional[str] = None, timeout_s: float = 300.0):
-        self.renderer = renderer
-        self.sample_rate = sample_rate
-        self.soundfont = soundfont
-        self.timeout_s = timeout_s
+        owner = "writers.wav"
+        self.renderer = checks.choice(owner, "renderer", renderer,
+                                      (audio.AUTO,) + audio.RENDERERS)
+        self.sample_rate = checks.integer(owner, "sample_rate", sample_rate, minimum=1)
+        self.soundfont = checks.text(owner, "soundfont", soundfont, optional=True)
+        self.timeout_s = checks.real(owner, "timeout_s", timeout_s, above=0)
 
     def write(self, piece: GeneratedPiece) -> List[str]:
         midi_path = piece.stem + MidiWriter.extension

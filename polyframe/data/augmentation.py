@@ -20,6 +20,7 @@ from absl import logging
 from note_seq import sequences_lib
 from note_seq.protobuf import music_pb2
 
+from polyframe import checks
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.encoding import EventEncoder
 
@@ -41,9 +42,9 @@ class Augmentation:
     normalize_key: bool = False
 
     def __post_init__(self):
-        if self.transpose_semitones < 0:
-            raise ValueError("transpose_semitones must be >= 0, got "
-                             f"{self.transpose_semitones}")
+        checks.integer("Augmentation", "transpose_semitones",
+                       self.transpose_semitones, minimum=0, maximum=24)
+        checks.boolean("Augmentation", "normalize_key", self.normalize_key)
 
 
 def transpose(sequence: music_pb2.NoteSequence,

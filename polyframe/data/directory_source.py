@@ -16,15 +16,17 @@ files are added or removed.
 """
 
 import abc
+import collections.abc
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 from note_seq.protobuf import music_pb2
 
+from polyframe import checks
 from polyframe.data import cache, ingest
 from polyframe.data.corpus import SPLITS, Corpus, SplitFractions, split_of
-from polyframe.data.voice_rules import VoiceRule
+from polyframe.data.voice_rules import RULES, VoiceRule
 from polyframe.errors import UserFacingError
 
 FOLDER_SPLITS = {"train": "train", "valid": "valid", "validation": "valid",
@@ -55,8 +57,10 @@ class DirectorySource(abc.ABC):
             variable POLYFRAME_CACHE_DIR, else the user's cache folder.
 
     Raises:
-        UserFacingError: if an option is invalid. A missing `path` is
-            reported by `load`, as every problem with the folder is.
+        checks.ConfigurationError: if an option has the wrong type or lies
+            out of range (the message names `sources.<name>.<option>`).
+        UserFacingError: if the voice names do not fit the voices. A missing
+            `path` is reported by `load`, as every problem with the folder is.
     """
 
     name = ""  # The registered name, e.g. "midi_dir".
@@ -75,18 +79,24 @@ class DirectorySource(abc.ABC):
                  num_workers: Optional[int] = None,
                  shard_size: int = 1000,
                  cache_dir: Optional[str] = None):
-        if num_workers is not None and num_workers < 1:
-            raise UserFacingError(
-                f"num_workers must be at least 1 (or None for one per CPU "
-                f"core), not {num_workers}.")
-        if shard_size < 1:
-            raise UserFacingError(
-                f"shard_size must be at least 1, not {shard_size}.")
+        owner = f"sources.{self.name}"
+        path = check_path(owner, "path", path, optional=True)
+        checks.choice(owner, "voices", voices, RULES)
+        num_voices = checks.integer(owner, "num_voices", num_voices, minimum=1)
+        voice_names = check_names(owner, "voice_names", voice_names)
+        min_pitch = checks.integer(owner, "min_pitch", min_pitch, minimum=0,
+                                   maximum=127)
+        max_pitch = checks.integer(owner, "max_pitch", max_pitch,
+                                   minimum=min_pitch, maximum=127)
+        fractions = check_split_fractions(owner, valid_fraction, test_fraction)
+        num_workers = checks.integer(owner, "num_workers", num_workers,
+                                     minimum=1, optional=True)
+        shard_size = checks.integer(owner, "shard_size", shard_size, minimum=1)
+        cache_dir = check_path(owner, "cache_dir", cache_dir, optional=True)
         self.path = path
-        self.rule = VoiceRule(voices, num_voices,
-                              tuple(voice_names) if voice_names else None,
+        self.rule = VoiceRule(voices, num_voices, voice_names or None,
                               min_pitch, max_pitch)
-        self.fractions = SplitFractions(valid_fraction, test_fraction)
+        self.fractions = fractions
         self.num_workers = num_workers
         self.shard_size = shard_size
         self.cache_dir = os.path.abspath(cache.resolve_cache_dir(cache_dir))
@@ -200,3 +210,67 @@ class DirectorySource(abc.ABC):
         if missing:
             logging.warning("%s: the %s split(s) have no pieces.", self.name,
                             " and ".join(missing))
+
+
+def check_path(owner: str, name: str, value: Any, *,
+               optional: bool = False) -> Optional[str]:
+    """Checks a path option: a non-empty string (or `os.PathLike`).
+
+    Whether the path exists is left to the code that reads it, which says
+    so with the path. Returns the path as a string (None stays None where
+    `optional`).
+
+    Raises:
+        checks.ConfigurationError: naming `owner.name` and the value.
+    """
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return checks.text(owner, name, value, optional=optional)
+
+
+def check_names(owner: str, name: str,
+                value: Any) -> Optional[Tuple[str, ...]]:
+    """Checks a list (or tuple) of non-empty strings, or None.
+
+    Returns the names as a tuple, or None. A single string is refused: it
+    would be read as one name per character.
+
+    Raises:
+        checks.ConfigurationError: naming `owner.name` (or the bad item, as
+            `owner.name[index]`) and the value.
+    """
+    if value is None:
+        return None
+    if (isinstance(value, (str, bytes)) or
+            not isinstance(value, collections.abc.Sequence)):
+        raise checks.ConfigurationError(
+            f"{owner}.{name} must be a list of non-empty strings or None, "
+            f"got {value!r}.")
+    return tuple(checks.text(owner, f"{name}[{index}]", item)
+                 for index, item in enumerate(value))
+
+
+def check_split_fractions(owner: str, valid_fraction: Any,
+                          test_fraction: Any) -> SplitFractions:
+    """Checks the fractions of pieces in the valid and test splits.
+
+    Each must be a finite number in [0, 1), and together they must leave
+    pieces for training (sum < 1).
+
+    Returns:
+        The checked fractions.
+
+    Raises:
+        checks.ConfigurationError: naming `owner.valid_fraction` or
+            `owner.test_fraction` and the value.
+    """
+    valid = checks.real(owner, "valid_fraction", valid_fraction, minimum=0,
+                        below=1)
+    test = checks.real(owner, "test_fraction", test_fraction, minimum=0,
+                       below=1)
+    if valid + test >= 1:
+        raise checks.ConfigurationError(
+            f"{owner}.test_fraction must be < 1 - valid_fraction "
+            f"({valid_fraction!r}), so that training keeps some pieces, got "
+            f"{test_fraction!r}.")
+    return SplitFractions(valid, test)

@@ -35,13 +35,34 @@ def prepare(source, encoder: EventEncoder,
     """
     corpus = source.load()
     if augmentation.normalize_key:
-        for split in SPLITS:
-            setattr(corpus, split, [augmentation_lib.key_normalized(s)
-                                    for s in corpus.split(split)])
+        corpus = key_normalized(corpus)
     if fitted_encoder_state is not None:
         encoder.set_state(fitted_encoder_state)
     return encode_corpus(encoder, corpus, cache_dir,
                          fit=fitted_encoder_state is None)
+
+
+def key_normalized(corpus: Corpus) -> Corpus:
+    """The corpus with every piece moved to C major / A minor."""
+    for split in SPLITS:
+        setattr(corpus, split, [augmentation_lib.key_normalized(s)
+                                for s in corpus.split(split)])
+    return corpus
+
+
+def split_pieces(corpus: Corpus, split: str) -> List[music_pb2.NoteSequence]:
+    """The pieces of `split`, or of every split for "all".
+
+    Raises:
+        UserFacingError: for another name.
+    """
+    if split == "all":
+        return [s for name in SPLITS for s in corpus.split(name)]
+    if split not in SPLITS:
+        raise UserFacingError(
+            f"unknown split {split!r}; choose from {', '.join(SPLITS)} or "
+            "'all'.")
+    return list(corpus.split(split))
 
 
 @dataclasses.dataclass
@@ -109,22 +130,34 @@ def encode_corpus(encoder: EventEncoder, corpus: Corpus,
     return encoded
 
 
+def encode_pieces(encoder: EventEncoder,
+                  sequences: List[music_pb2.NoteSequence],
+                  split: str) -> EncodedSplit:
+    """Encodes `sequences` with the encoder's current state, skipping (and
+    naming in the log) the pieces it cannot represent."""
+    positions, pieces = _encode(encoder, sequences, split)
+    return EncodedSplit([sequences[i] for i in positions], pieces)
+
+
 def _encode_splits(encoder: EventEncoder, corpus: Corpus,
                    fit: bool = True) -> encoded_cache.Encoded:
     if fit:
         encoder.fit(corpus.train)
-    result = {}
-    for split in SPLITS:
-        positions, pieces = [], []
-        for position, sequence in enumerate(corpus.split(split)):
-            try:
-                pieces.append(encoder.encode(sequence))
-                positions.append(position)
-            except UnusableSequenceError as error:
-                logging.info("skipped %s (%s): %s", sequence.id, split, error)
-        skipped = len(corpus.split(split)) - len(pieces)
-        if skipped:
-            logging.info("%s: %d pieces the encoder cannot represent were "
-                         "skipped", split, skipped)
-        result[split] = (positions, pieces)
-    return result
+    return {split: _encode(encoder, corpus.split(split), split)
+            for split in SPLITS}
+
+
+def _encode(encoder: EventEncoder, sequences, split: str):
+    """Positions of the encodable pieces and their encodings."""
+    positions, pieces = [], []
+    for position, sequence in enumerate(sequences):
+        try:
+            pieces.append(encoder.encode(sequence))
+            positions.append(position)
+        except UnusableSequenceError as error:
+            logging.info("skipped %s (%s): %s", sequence.id, split, error)
+    skipped = len(sequences) - len(pieces)
+    if skipped:
+        logging.info("%s: %d pieces the encoder cannot represent were "
+                     "skipped", split, skipped)
+    return positions, pieces
