@@ -110,7 +110,7 @@ class Composer:
                           ) -> List[Piece]:
         """Continues encoded openings (all of one length), one per sample."""
         primers = np.stack([pipeline.with_start(o) for o in openings])
-        generated = self._generator()(primers, self.settings.max_events,
+        generated = self.generator()(primers, self.settings.max_events,
                                       self.settings.seed)
         pieces = []
         for index, description in enumerate(descriptions):
@@ -150,7 +150,7 @@ class Composer:
         primers = np.stack([pipeline.with_start(
             np.zeros((0, self.encoder.num_voices, len(self.encoder.fields)),
                      np.int32))] * count)
-        generator = self._generator([basic.GivenVoices(self.encoder, plan)])
+        generator = self.generator([basic.GivenVoices(self.encoder, plan)])
         max_events = self.settings.max_events
         if force_end:  # Room to reach the end of the given music, and END.
             max_events = max(max_events, self.encoder.clock().events_until(
@@ -179,7 +179,7 @@ class Composer:
     def _generator(self, extra=None) -> Generator:
         if extra is None:
             if self._plain is None:
-                self._plain = self._generator([])
+                self._plain = self.generator([])
             return self._plain
         end_ids = self.encoder.end_ids
         return Generator(self.model, self.sampler,
