@@ -176,7 +176,11 @@ class Composer:
                            real[:, None]).sum())
             piece.nll_per_note = piece.nll / max(notes, 1.0)
 
-    def _generator(self, extra=None) -> Generator:
+    def generator(self, extra=None) -> Generator:
+        """The generation loop for this model, sampler and settings: START
+        forbidden, the END rule, the settings' constraints, `extra`, then
+        END at the model's rate if chosen. Without `extra` the same loop is
+        reused (traced once)."""
         if extra is None:
             if self._plain is None:
                 self._plain = self.generator([])

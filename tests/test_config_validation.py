@@ -128,6 +128,7 @@ TABLE = {
                                                             POSITIVE_INT),
     "models.melody_conditioned_rnn.melody_units": (HARMONIZER, POSITIVE_INT),
     "models.melody_conditioned_rnn.bidirectional": (HARMONIZER, BOOLEAN),
+    "models.melody_conditioned_rnn.time_features": (HARMONIZER, BOOLEAN),
     "models.melody_conditioned_rnn.melody_voice": (HARMONIZER,
                                                    ("-1", "4", "'x'")),
     "models.melody_conditioned_rnn.embedding_sizes": (HARMONIZER,

@@ -146,10 +146,12 @@ def test_is_a_sequence_model_that_asks_for_times_and_melody():
         MelodyConditionedRNN)
 
 
-@pytest.mark.parametrize("primer_rows, bidirectional", [(0, False),
-                                                      (3, True)])
-def test_start_and_advance_match_teacher_forcing(primer_rows, bidirectional):
-    model = make_model(bidirectional=bidirectional)
+@pytest.mark.parametrize("primer_rows, bidirectional, time_features",
+                         [(0, False, False), (3, True, False), (2, False, True)])
+def test_start_and_advance_match_teacher_forcing(primer_rows, bidirectional,
+                                                 time_features):
+    model = make_model(bidirectional=bidirectional,
+                       time_features=time_features)
     batch = make_batch(seed=1)
     expected = teacher_forced(model, batch)
     incremental = rollout(model, tensors(batch), primer_rows)
@@ -261,3 +263,16 @@ def test_generation_loop_compiles_with_xla_and_matches_eager():
         np.testing.assert_allclose(c.numpy(), e.numpy(), atol=1e-4)
         np.testing.assert_allclose(c.numpy(), full.numpy()[:, primer_rows:],
                                    atol=1e-4)
+
+
+def test_time_features_make_logits_depend_on_where_the_piece_is():
+    batch = make_batch(seed=4)
+    shifted = dict(batch, times=batch["times"] + 0.5,
+                   melody_timing=batch["melody_timing"] + [0.5, 0.0])
+    for time_features in (False, True):
+        model = make_model(time_features=time_features)
+        same = np.allclose(teacher_forced(model, batch)[0],
+                           teacher_forced(model, shifted)[0], atol=1e-5)
+        # Shifting the whole piece changes nothing unless the model reads
+        # absolute position.
+        assert same is (not time_features)

@@ -16,11 +16,11 @@ from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from polyframe import checks
+from polyframe import checks, layers
 from polyframe.cell import RecurrentCell, run_stack, step_stack
 from polyframe.encoding import Field
 from polyframe.head import Head
-from polyframe.layers import NUM_TIME_FEATURES, VoiceEmbedding, time_features
+from polyframe.layers import VoiceEmbedding
 from polyframe.registries import MODELS
 from polyframe.sequence_model import TIMES, SequenceModel
 
@@ -79,7 +79,7 @@ class EventRNN(SequenceModel):
             self.fields, self.num_voices,
             [sizes.get(f.name, default_embedding_size) for f in self.fields])
         self.input_size = self.embedding.output_size + (
-            NUM_TIME_FEATURES if self.time_features else 0)
+            layers.NUM_TIME_FEATURES if self.time_features else 0)
         self.cells = []
         width = self.input_size
         for layer in range(num_layers):
@@ -93,7 +93,7 @@ class EventRNN(SequenceModel):
         inputs = self.embedding(events)
         if not self.time_features:
             return inputs
-        return tf.concat([inputs, time_features(times)], axis=-1)
+        return tf.concat([inputs, layers.time_features(times)], axis=-1)
 
     def logits(self, batch, training=False):
         events = batch["events"]

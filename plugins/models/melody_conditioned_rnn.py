@@ -39,7 +39,7 @@ from typing import Callable, Mapping, NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 
-from polyframe import checks
+from polyframe import checks, layers
 from polyframe.cell import RecurrentCell, run_stack, step_stack
 from polyframe.encoding import Field
 from polyframe.head import Head
@@ -102,6 +102,9 @@ class MelodyConditionedRNN(SequenceModel):
             before it. Off by default: the events before a step already
             show the melody's past, and the forward pass costs time.
         melody_voice: The voice the melody features are taken from.
+        time_features: Whether each step also reads where its event starts
+            in the piece (`polyframe.layers.time_features`), as the event
+            RNN can.
         name: Name scope of the variables.
 
     Raises:
@@ -124,6 +127,7 @@ class MelodyConditionedRNN(SequenceModel):
                  melody_cell: Optional[Callable[..., RecurrentCell]] = None,
                  melody_embedding_size: int = 32, melody_units: int = 64,
                  bidirectional: bool = False, melody_voice: int = 0,
+                 time_features: bool = False,
                  name: str = "melody_conditioned_rnn"):
         owner = "models.melody_conditioned_rnn"
         fields = checks.fields(owner, fields)
@@ -139,6 +143,7 @@ class MelodyConditionedRNN(SequenceModel):
         melody_units = checks.integer(owner, "melody_units", melody_units,
                                       minimum=1)
         bidirectional = checks.boolean(owner, "bidirectional", bidirectional)
+        time_features = checks.boolean(owner, "time_features", time_features)
         melody_voice = checks.integer(owner, "melody_voice", melody_voice,
                                       minimum=0)
         if melody_voice >= num_voices:  # The encoder decides the voices.
@@ -150,6 +155,7 @@ class MelodyConditionedRNN(SequenceModel):
         self.dropout = dropout
         self.melody_voice = melody_voice
         self.bidirectional = bidirectional
+        self.time_features = time_features
         melody_cell = melody_cell or cell
         with self.name_scope:
             self.embedding = VoiceEmbedding(
@@ -171,7 +177,8 @@ class MelodyConditionedRNN(SequenceModel):
                                            name="melody_forward")
             self.melody_width = self.backward.num_units * (
                 2 if self.bidirectional else 1)
-            self.context_size = self.melody_width + _NUM_TIMING_FEATURES
+            self.context_size = (self.melody_width + _NUM_TIMING_FEATURES +
+                                 (layers.NUM_TIME_FEATURES if time_features else 0))
             self.input_size = self.embedding.output_size + self.context_size
             self.cells = []
             width = self.input_size
@@ -240,7 +247,10 @@ class MelodyConditionedRNN(SequenceModel):
         timing = tf.stack([tf.math.log1p(since) / math.log(2.0), starts,
                            tf.math.log1p(until) / math.log(2.0)], axis=-1)
         has_melody = tf.cast(memory.lengths > 0, tf.float32)[:, None, None]
-        return tf.concat([vectors, timing], axis=-1) * has_melody
+        context = tf.concat([vectors, timing], axis=-1) * has_melody
+        if self.time_features:
+            context = tf.concat([context, layers.time_features(times)], axis=-1)
+        return context
 
     # Training.
 
