@@ -13,7 +13,7 @@ from polyframe.distribution import STRATEGIES
 from polyframe.encoding import EventEncoder
 from polyframe.errors import UserFacingError
 from polyframe.sampling import SampleConfig
-from polyframe.sequence_model import SequenceModel
+from polyframe.sequence_model import TIMES, SequenceModel
 from polyframe.trainer import TrainConfig
 
 
@@ -64,7 +64,13 @@ class Experiment:
                 raise UserFacingError(
                     f"no {name} chosen: bind Experiment.{name} in a gin file "
                     "(see gin_configs/duration_rnn.gin).")
-        self.build_model()
+        model = self.build_model()
+        if TIMES in model.features and self.encoder.clock() is None:
+            raise checks.ConfigurationError(
+                f"{type(model).__name__} reads event times, which "
+                f"{type(self.encoder).__name__} does not keep (it has no event "
+                "clock); use the duration or grid encoder, or a model without "
+                "time_features.")
         for make in self.sample.constraints:
             make(encoder=self.encoder)
 

@@ -301,3 +301,15 @@ def test_a_bad_value_from_a_real_command_line(tmp_path):
             ">= 1, got 0.") in process.stderr.splitlines()
     assert "Traceback" not in process.stderr
     assert not model_dir.exists()
+
+
+def test_event_times_need_an_encoder_with_a_clock(tmp_path, capsys):
+    model_dir = tmp_path / "run"
+    args = [f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
+            "--gin_param=Experiment.encoder = @encoders.event_stream()",
+            "--gin_param=models.event_rnn.time_features = True",
+            "--mode=train", f"--model_dir={model_dir}"]
+    assert run_in_process(args) == 2
+    assert ("EventRNN reads event times, which EventStreamEncoder does not "
+            "keep") in one_error_line(capsys.readouterr().err)
+    assert not model_dir.exists()

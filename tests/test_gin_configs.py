@@ -68,37 +68,44 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.002,
         max_train_minutes=13, transpose_semitones=5, temperature=0.35,
-        max_events=600, num_layers=2),
+        max_events=600, num_layers=2,
+        features=("times",)),
     "duration_rnn_original.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
         max_train_minutes=13, transpose_semitones=5, temperature=0.35,
-        max_events=600, num_layers=1),
+        max_events=600, num_layers=1,
+        features=()),
     "duration_rnn_gru.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
         max_train_minutes=13, transpose_semitones=5, temperature=0.35,
-        max_events=600, num_layers=1),
+        max_events=600, num_layers=1,
+        features=()),
     "event_stream_rnn.gin": dict(
         source="BachChorales", encoder="EventStreamEncoder",
         model="EventRNN", batch_size=32, window_length=128,
         learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.35, max_events=4096, num_layers=2),
+        temperature=0.35, max_events=4096, num_layers=2,
+        features=()),
     "event_transformer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
         learning_rate=0.001, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.35, max_events=600, num_layers=3),
+        temperature=0.35, max_events=600, num_layers=3,
+        features=()),
     "harmonizer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
         learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.35, max_events=600, num_layers=2),
+        temperature=0.35, max_events=600, num_layers=2,
+        features=("times", "melody")),
     "jsb_grid.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
         max_train_minutes=30, transpose_semitones=5, temperature=0.5,
-        max_events=1024, num_layers=2),
+        max_events=1024, num_layers=2,
+        features=()),
 }
 
 
@@ -116,6 +123,7 @@ def test_shipped_values(path):
     values = _values(experiment)
     values["model"] = type(model).__name__
     values["num_layers"] = _num_layers(model)
+    values["features"] = tuple(model.features)
     assert values == EXPECTED[path.name]
 
 
