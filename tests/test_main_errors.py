@@ -102,3 +102,14 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_no_metrics(
     assert "training diverged: 10 steps in a row" in line
     assert "TrainConfig.learning_rate (now 1e+30)" in line
     assert not (model_dir / "metrics.json").exists()
+
+
+def test_a_binding_cannot_run_code(tmp_path):
+    marker = tmp_path / "ran"
+    model_dir = tmp_path / "run"
+    process = run_main([f"--gin_file={DURATION_RNN}",
+                        "--gin_param=TrainConfig.seed = __import__('os')"
+                        f".system('touch {marker}')",
+                        f"--model_dir={model_dir}"])
+    assert_failed_cleanly(process, model_dir, "gin syntax error")
+    assert not marker.exists()

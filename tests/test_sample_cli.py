@@ -179,3 +179,21 @@ def test_samples_carry_their_musical_statistics_beside_validation(
         max(r["longest_run_quarters"] for r in rows), abs=1e-4)
     page = (out / "index.html").read_text()
     assert "<caption>Musical statistics</caption>" in page
+
+
+def test_a_model_directory_is_never_read_with_pickle(rnn_run, tmp_path,
+                                                     monkeypatch):
+    import pickle
+
+    import numpy
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model directory was read with pickle")
+
+    for module, name in ((pickle, "load"), (pickle, "loads"),
+                         (pickle, "Unpickler"), (numpy, "load")):
+        monkeypatch.setattr(module, name, refuse)
+    out = tmp_path / "out"
+    assert sample(rnn_run, out, "--num_samples=1",
+                  "--gin_param=SampleConfig.writers = [@writers.midi()]") == 0
+    assert (out / "sample_000.mid").exists()
