@@ -2,8 +2,8 @@ r"""Do samples end like chorales? Samples from silence against validation pieces
 
     python benchmarks/whole_pieces.py --model_dir=runs/chorales --num_samples=32
 
-Draws `--num_samples` (default 32) pieces from silence with the run's own sampler (no
-files written) and prints the share that ended by END and the median length
+Draws `--num_samples` (default 32) pieces from silence with the run's own
+sampler, or `--temperature`/`--gin_param` overrides (no files written) and prints the share that ended by END and the median length
 in quarter notes, beside the median length of the validation pieces (of the
 run's own source and encoder), and the time the batch took.
 """
@@ -33,9 +33,7 @@ def main(argv):
     FLAGS.num_samples = FLAGS.num_samples or 32
     FLAGS.seed = 1234 if FLAGS.seed is None else FLAGS.seed
     run = ModelDir(FLAGS.model_dir)
-    experiment = cli.configure([run.config], [
-        f"SampleConfig.num_samples = {FLAGS.num_samples}",
-        f"SampleConfig.seed = {FLAGS.seed}"])()
+    experiment = cli.configure([run.config], cli.flag_bindings())()
     model = jobs.restore_model(experiment, run)
     encoder = experiment.encoder
     settings = experiment.sample
