@@ -3,9 +3,10 @@ r"""Do samples end like chorales? Samples from silence against validation pieces
     python benchmarks/whole_pieces.py --model_dir=runs/chorales --num_samples=32
 
 Draws `--num_samples` (default 32) pieces from silence with the run's own
-sampler, or `--temperature`/`--gin_param` overrides (no files written) and prints the share that ended by END and the median length
-in quarter notes, beside the median length of the validation pieces (of the
-run's own source and encoder), and the time the batch took.
+sampler, or `--temperature`/`--gin_param` overrides (no files written), and
+prints the share that ended by END and the median length in quarter notes,
+beside the median length of the validation pieces (of the run's own source
+and encoder), and the time the batch took.
 """
 
 import os
