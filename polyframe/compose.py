@@ -19,7 +19,7 @@ from polyframe.data import features, pipeline
 from polyframe.data.timing import TempoMap, quarters_to_seconds
 from polyframe.encoding import EventEncoder
 from polyframe.errors import UserFacingError
-from polyframe.generation import Generated, Generator
+from polyframe.generation import Generated, Generator, hold_id
 from polyframe.music_input import GivenMusic
 from polyframe.sampling import SampleConfig
 from polyframe.sequence_model import SequenceModel
@@ -189,7 +189,8 @@ class Composer:
         return Generator(self.model, self.sampler,
                          self._constraints + list(extra) + self._end_rate,
                          clock=self.encoder.clock(),
-                         end_id=end_ids[0] if end_ids else None)
+                         end_id=end_ids[0] if end_ids else None,
+                         hold_id=hold_id(self.encoder))
 
     def melody_conditioning(self, given: GivenMusic,
                              count: int) -> Dict[str, np.ndarray]:

@@ -34,6 +34,10 @@ class StepContext:
         seed: int32 `[2]`, the stateless seed of this token's draw, for
             constraints that decide between tokens at random (row by row,
             like the samplers).
+        last_tokens: int32 `[batch, voices]`: each voice's latest first-field
+            token before this event that was not the encoder's continuation
+            token (HOLD), i.e. what each voice sounds going into this event
+            (START before anything); None if the loop does not track it.
     """
 
     voice: int
@@ -42,6 +46,7 @@ class StepContext:
     time: tf.Tensor
     drawn: tf.Tensor
     seed: tf.Tensor = None
+    last_tokens: tf.Tensor = None
 
 
 class Constraint(abc.ABC):

@@ -43,6 +43,7 @@ import tensorflow as tf
 from polyframe.constraint import Constraint
 from polyframe.encoding import START_ID, EventEncoder
 from polyframe.errors import UserFacingError
+from polyframe import generation
 from polyframe.generation import Generator
 from polyframe.sequence_model import MELODY, TIMES, SequenceModel
 from polyframe_plugins.constraints import basic
@@ -123,7 +124,8 @@ class ServingModule(tf.Module):
         end_ids = encoder.end_ids
         self._generator = Generator(model, self._sampler, constraints,
                                     clock=encoder.clock(),
-                                    end_id=end_ids[0] if end_ids else None)
+                                    end_id=end_ids[0] if end_ids else None,
+                                    hold_id=generation.hold_id(encoder))
         for name, path in asset_paths.items():
             setattr(self, name, tf.saved_model.Asset(path))
         shape = [None, None, encoder.num_voices, len(encoder.fields)]

@@ -63,17 +63,22 @@ class Generator:
         clock: The encoder's event clock; None counts events instead (time
             of event n = n), for encoders without per-voice timing.
         end_id: The first field's END id, or None if pieces have no END.
+        hold_id: The first field's continuation token (HOLD: the voice's
+            note goes on), if the encoder has one; the loop then tells
+            constraints what each voice sounds (`StepContext.last_tokens`).
     """
 
     def __init__(self, model: SequenceModel, sampler: Sampler,
                  constraints: Sequence[Constraint] = (),
                  clock: Optional[EventClock] = None,
-                 end_id: Optional[int] = None):
+                 end_id: Optional[int] = None,
+                 hold_id: Optional[int] = None):
         self.model = model
         self.sampler = sampler
         self.constraints = tuple(constraints)
         self.clock = clock
         self.end_id = end_id
+        self.hold_id = -1 if hold_id is None else int(hold_id)
         self._generate = tf.function(self._generate_graph)
 
     def __call__(self, primers: np.ndarray, max_events: int, seed: int,
@@ -137,11 +142,14 @@ class Generator:
                                 element_shape=[None, num_voices, num_fields])
         lengths = tf.zeros([batch], tf.int32)
         ended = tf.zeros([batch], tf.bool)
+        last_tokens = self._last_tokens(primers)
         step = tf.constant(0)
         while step < max_events and not tf.reduce_all(ended):
             time = self._time(clock_state, step)
             event = self._draw_event(state, step, time, seed, batch,
-                                     num_voices, num_fields)
+                                     num_voices, num_fields, last_tokens)
+            last_tokens = tf.where(tf.equal(event[..., 0], self.hold_id),
+                                   last_tokens, event[..., 0])
             is_end = (tf.equal(event[:, 0, 0], self.end_id)
                       if self.end_id is not None else tf.zeros_like(ended))
             lengths += tf.cast(tf.logical_not(ended | is_end), tf.int32)
@@ -185,8 +193,18 @@ class Generator:
             times = times.write(row, self._quarters(clock_state))
         return clock_state, tf.transpose(times.stack())
 
+    def _last_tokens(self, primers):
+        """Each voice's last first-field token of the primer that is not
+        HOLD, `[batch, voices]` (the START row counts)."""
+        tokens = primers[..., 0]  # [batch, rows, voices]
+        rows = tf.shape(tokens)[1]
+        real = tf.cast(tf.not_equal(tokens, self.hold_id), tf.int32)
+        position = tf.range(rows)[None, :, None] * real
+        last = tf.reduce_max(position, axis=1)  # START (row 0) if no other
+        return tf.gather(tf.transpose(tokens, [0, 2, 1]), last, batch_dims=2)
+
     def _draw_event(self, state, step, time, seed, batch, num_voices,
-                    num_fields):
+                    num_fields, last_tokens=None):
         """Draws one event `[batch, voices, fields]`, voice by voice."""
         undrawn = tf.zeros([batch], tf.int32)
         tokens = [[undrawn] * num_fields for _ in range(num_voices)]
@@ -201,11 +219,18 @@ class Generator:
                 token_seed = tf.stack([seed, counter])
                 context = StepContext(voice=voice, field=field, step=step,
                                       time=time, drawn=drawn(),
-                                      seed=token_seed)
+                                      seed=token_seed,
+                                      last_tokens=last_tokens)
                 logits = apply_chain(self.constraints, logits, context)
                 tokens[voice][field] = tf.cast(self.sampler(
                     logits, token_seed), tf.int32)
         return drawn()
+
+
+def hold_id(encoder) -> Optional[int]:
+    """The encoder's first-field continuation token (HOLD), if it has one."""
+    continuation = encoder.continuation_tokens()
+    return None if continuation is None else int(continuation[0])
 
 
 def _unknown_batch(tensor: tf.Tensor) -> tf.Tensor:
