@@ -18,7 +18,7 @@ class SampleConfig:
         max_events: The most events generated per sample; each sample stops
             earlier at its own END. The default is longer than any chorale.
         sampler: Draws a token from logits (a registered sampler, e.g.
-            `@samplers.temperature()`); None means temperature 0.35.
+            `@samplers.temperature()`); None means temperature 0.7.
         constraints: Extra constraint factories (e.g.
             `[@constraints.voice_range]`), called with `encoder=`; START and
             the END rule always apply.

@@ -58,6 +58,8 @@ def _values(experiment):
         "transpose_semitones": experiment.augmentation.transpose_semitones,
         "temperature": getattr(sampler, "temperature", None),
         "max_events": experiment.sample.max_events,
+        "constraints": tuple(getattr(make, "__name__", type(make).__name__)
+                             for make in experiment.sample.constraints),
     }
 
 
@@ -67,44 +69,51 @@ EXPECTED = {
     "duration_rnn.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.002,
-        max_train_minutes=13, transpose_semitones=5, temperature=0.35,
+        max_train_minutes=13, transpose_semitones=5, temperature=0.7,
         max_events=600, num_layers=2,
+        constraints=("NoParallels",),
         features=("times",)),
     "duration_rnn_original.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
-        max_train_minutes=13, transpose_semitones=5, temperature=0.35,
+        max_train_minutes=13, transpose_semitones=5, temperature=0.7,
         max_events=600, num_layers=1,
+        constraints=("NoParallels",),
         features=()),
     "duration_rnn_gru.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
-        max_train_minutes=13, transpose_semitones=5, temperature=0.35,
+        max_train_minutes=13, transpose_semitones=5, temperature=0.7,
         max_events=600, num_layers=1,
+        constraints=("NoParallels",),
         features=()),
     "event_stream_rnn.gin": dict(
         source="BachChorales", encoder="EventStreamEncoder",
         model="EventRNN", batch_size=32, window_length=128,
         learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.35, max_events=4096, num_layers=2,
+        temperature=0.7, max_events=4096, num_layers=2,
+        constraints=("NoParallels",),
         features=()),
     "event_transformer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
         learning_rate=0.001, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.35, max_events=600, num_layers=3,
+        temperature=0.7, max_events=600, num_layers=3,
+        constraints=("NoParallels",),
         features=()),
     "harmonizer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
         learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.35, max_events=600, num_layers=2,
+        temperature=0.7, max_events=600, num_layers=2,
+        constraints=("NoParallels",),
         features=("times", "melody")),
     "jsb_grid.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
         max_train_minutes=30, transpose_semitones=5, temperature=0.5,
         max_events=1024, num_layers=2,
+        constraints=(),
         features=()),
 }
 

@@ -31,7 +31,7 @@ def test_registered_names():
     assert SAMPLERS.get("top_k") is TopKSampler
     assert SAMPLERS.get("nucleus") is NucleusSampler
     assert SAMPLERS.get("greedy") is GreedySampler
-    assert TemperatureSampler().temperature == 0.35
+    assert TemperatureSampler().temperature == 0.7
 
 
 @pytest.mark.parametrize("sampler", [
