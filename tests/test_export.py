@@ -68,14 +68,15 @@ def _restored(model_dir):
 
 def _polyframe_generation(experiment, model, primers, num_events, seed,
                           temperature):
-    from polyframe.generation import Generator
+    from polyframe.generation import Generator, hold_id
     from polyframe_plugins.constraints import basic
     from polyframe_plugins.samplers.categorical import TemperatureSampler
     encoder = experiment.encoder
     constraints = [basic.ForbidStart(encoder), basic.EndRule(encoder)] + [
         make(encoder=encoder) for make in experiment.sample.constraints]
     generator = Generator(model, TemperatureSampler(temperature), constraints,
-                          clock=encoder.clock(), end_id=encoder.end_ids[0])
+                          clock=encoder.clock(), end_id=encoder.end_ids[0],
+                          hold_id=hold_id(encoder))
     return generator(primers, num_events, seed)
 
 
@@ -112,7 +113,10 @@ def test_export_matches_polyframe_without_importing_it(exported, tmp_path):
         cases.append({"primer": primers.tolist(), "num_events": num_events,
                       "seed": seed, "temperature": temperature})
     pieces, _ = run.load_primers(3, 20)
-    framing = pipeline.framing_for(encoder)
+    # The default model reads event times (pinned in test_gin_configs): the
+    # export computes them from the events, polyframe's pipeline from the
+    # encoder, and the scores below must agree.
+    framing = pipeline.framing_for(encoder, model.features)
     batch = next(pipeline.whole_pieces(pieces, 3, framing))
     inputs = {"generate": cases,
               "score": {k: batch[k].tolist()
