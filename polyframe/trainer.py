@@ -205,13 +205,7 @@ class Trainer:
             # apply_gradients would wait for replicas that skipped it.
             bad = context.all_reduce(tf.distribute.ReduceOp.SUM,
                                      1.0 - tf.cast(finite, tf.float32))
-
-            def apply():
-                self.optimizer.apply_gradients(
-                    zip(gradients, self.model.trainable_variables))
-                return tf.constant(0.0)
-
-            skipped = tf.cond(bad > 0.0, lambda: tf.constant(1.0), apply)
+            skipped = self._apply_if_finite(context, gradients, bad)
             sums = dict(sums)
             sums["skipped"] = skipped / float(
                 self.strategy.num_replicas_in_sync)
@@ -223,6 +217,38 @@ class Trainer:
         return {key: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value,
                                           axis=None)
                 for key, value in per_replica.items()}
+
+    def _apply_if_finite(self, context, gradients, bad):
+        """Applies `gradients` unless `bad` (the same on every replica) is
+        positive; returns 1.0 if the step was skipped, else 0.0.
+
+        A strategy whose `apply_gradients` synchronises through `merge_call`
+        (several replicas) cannot branch around it in replica context, so
+        there the branch is taken in cross-replica context and the update
+        is run for each replica inside it.
+        """
+        variables = self.model.trainable_variables
+
+        def apply(grads):
+            self.optimizer.apply_gradients(zip(grads, variables))
+            return tf.constant(0.0)
+
+        if tf.__internal__.distribute.strategy_supports_no_merge_call():
+            return tf.cond(bad > 0.0, lambda: tf.constant(1.0),
+                           lambda: apply(gradients))
+
+        def in_cross_replica(strategy, gradients, bad):
+            first = strategy.experimental_local_results(bad)[0]
+
+            def apply_everywhere():
+                strategy.extended.call_for_each_replica(apply,
+                                                        args=(gradients,))
+                return tf.constant(0.0)
+
+            return tf.cond(first > 0.0, lambda: tf.constant(1.0),
+                           apply_everywhere)
+
+        return context.merge_call(in_cross_replica, args=(gradients, bad))
 
     def evaluate(self, batches: Iterable[pipeline.Batch]) -> Dict[str, float]:
         """Returns NLL metrics (see `polyframe.metrics`) summed over `batches`."""

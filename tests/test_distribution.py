@@ -1,6 +1,7 @@
 """The trainer under a real multi-replica strategy: two logical CPUs mirrored
 must take exactly the step that one device takes on the same global batch
-(the loss is normalised by the global count, not each replica's)."""
+(the loss is normalised by the global count, not each replica's), and skip
+a non-finite step on every replica."""
 
 import subprocess
 import sys
@@ -63,6 +64,23 @@ SCRIPT = textwrap.dedent("""
     for a, b in zip(single, double):
         np.testing.assert_allclose(a, b, atol=1e-6)
     print("same step on", mirrored.num_replicas_in_sync, "replicas")
+
+    # A step whose loss is not finite is skipped on every replica.
+    guarded = Trainer(TrainConfig(batch_size=8), ModelDir(tempfile.mkdtemp()),
+                      mirrored, lambda: EventRNN(fields, 4, cell, head,
+                                                 default_embedding_size=4))
+    before = [v.numpy() for v in guarded.model.trainable_variables]
+    batch = next(iter(pipeline.to_dataset(windows, 8).take(1)))
+    batch = dict(batch, mask=batch["mask"] * np.nan)
+    poisoned = mirrored.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors(batch).unbatch().batch(8))
+    sums = guarded._train_step(next(iter(poisoned)))
+    assert float(sums["skipped"]) == 1.0, sums["skipped"]
+    assert int(guarded.optimizer.iterations.numpy()) == 0
+    for a, b in zip(before, guarded.model.trainable_variables):
+        np.testing.assert_array_equal(a, b.numpy())
+    print("non-finite step skipped on", mirrored.num_replicas_in_sync,
+          "replicas")
 """)
 
 
@@ -71,3 +89,4 @@ def test_mirrored_replicas_take_the_single_device_step():
                              capture_output=True, text=True, timeout=300)
     assert process.returncode == 0, process.stderr[-4000:]
     assert "same step on 2 replicas" in process.stdout
+    assert "non-finite step skipped on 2 replicas" in process.stdout

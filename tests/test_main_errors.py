@@ -84,8 +84,8 @@ def test_invalid_value_in_config(model_dir):
     process = run_main([f"--gin_file={DURATION_RNN}",
                         "--gin_param=Augmentation.transpose_semitones = -2",
                         f"--model_dir={model_dir}"])
-    assert_failed_cleanly(process, model_dir, "invalid configuration",
-                          "transpose_semitones must be >= 0")
+    assert_failed_cleanly(process, model_dir, "Augmentation.transpose_semitones "
+                          "must be a whole number >= 0 and <= 24, got -2.")
 
 
 def test_a_diverging_run_stops_with_one_line_and_keeps_no_metrics(

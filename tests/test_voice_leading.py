@@ -91,7 +91,8 @@ def test_the_loop_tells_constraints_what_each_voice_sounds():
 
 def test_samples_drawn_with_it_have_no_parallels(rnn_run, tmp_path):
     counts = {}
-    for name, extra in (("free", []), ("ruled", [
+    for name, extra in (("free", [
+            "--gin_param=SampleConfig.constraints = []"]), ("ruled", [
             "--gin_param=SampleConfig.constraints = "
             "[@constraints.no_parallels]"])):
         out = tmp_path / name
