@@ -25,7 +25,7 @@ from polyframe.sampling import SampleConfig
 from polyframe.trainer import TrainConfig
 
 # Bad values (gin literals) by kind of parameter.
-POSITIVE_INT = ("0", "-3", "'x'")
+POSITIVE_INT = ("0", "'x'")
 NON_NEGATIVE_INT = ("-1", "'x'")
 POSITIVE_REAL = ("0", "1e999", "'x'")
 NON_NEGATIVE_REAL = ("-1.0", "1e999", "'x'")

@@ -104,12 +104,14 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_no_metrics(
     assert not (model_dir / "metrics.json").exists()
 
 
-def test_a_binding_cannot_run_code(tmp_path):
+def test_a_binding_cannot_run_code(tmp_path, capsys):
+    from helpers import one_error_line, run_in_process
     marker = tmp_path / "ran"
     model_dir = tmp_path / "run"
-    process = run_main([f"--gin_file={DURATION_RNN}",
-                        "--gin_param=TrainConfig.seed = __import__('os')"
-                        f".system('touch {marker}')",
-                        f"--model_dir={model_dir}"])
-    assert_failed_cleanly(process, model_dir, "gin syntax error")
-    assert not marker.exists()
+    code = run_in_process([f"--gin_file={DURATION_RNN}",
+                           "--gin_param=TrainConfig.seed = __import__('os')"
+                           f".system('touch {marker}')",
+                           f"--model_dir={model_dir}"])
+    assert code == 2
+    assert "gin syntax error" in one_error_line(capsys.readouterr().err)
+    assert not marker.exists() and not model_dir.exists()

@@ -25,14 +25,14 @@ def test_a_signal_inside_the_context_only_asks_for_a_stop():
 
 
 def train_command(model_dir):
-    # Long epochs of tiny steps (window 8, batch 4), no periodic checkpoints,
-    # so a signal lands well inside an epoch.
+    # Epochs of about a hundred tiny steps (window 16, batch 16), no
+    # periodic checkpoints, so a signal lands well inside an epoch.
     return [sys.executable, "-m", "polyframe.main",
             f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
             "--gin_param=TrainConfig.max_steps = None",
             "--gin_param=TrainConfig.max_epochs = 2",
-            "--gin_param=TrainConfig.window_length = 8",
-            "--gin_param=TrainConfig.batch_size = 4",
+            "--gin_param=TrainConfig.window_length = 16",
+            "--gin_param=TrainConfig.batch_size = 16",
             "--gin_param=TrainConfig.checkpoint_every_steps = 0",
             "--mode=train", f"--model_dir={model_dir}"]
 
@@ -51,7 +51,9 @@ def test_sigterm_mid_epoch_saves_the_step_and_a_rerun_resumes_there(
             break
         assert time.time() < deadline, "".join(lines[-20:])
     steps_per_epoch = int(re.search(r"epoch 0 \(step (\d+)", line).group(1))
-    time.sleep(1.0)  # Past the end of epoch 0, into epoch 1's steps.
+    # Past epoch 0's last check for a signal (right after this line), into
+    # epoch 1, whose steps take far longer than this.
+    time.sleep(0.3)
     process.send_signal(signal.SIGTERM)
     rest = process.communicate(timeout=120)[1]
     assert process.returncode == preemption.EXIT_CODE, rest[-3000:]
