@@ -93,6 +93,10 @@ def list_plugins() -> str:
             lines.append(f"  {label:<34} {registry.origin(name)}{summary}")
     lines.append(f"entry points loaded ({plugin_loading.ENTRY_POINT_GROUP}):")
     lines.extend(f"  {entry}" for entry in loaded)
+    failed = plugin_loading.blocked()
+    if failed:
+        lines.append("blocked (failed to import):")
+        lines.extend(f"  {line}" for line in failed)
     return "\n".join(lines)
 
 

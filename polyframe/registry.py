@@ -101,10 +101,14 @@ class Registry:
         available = ", ".join(sorted(self._components)) or "(none)"
         close = difflib.get_close_matches(name, list(self._components), n=1)
         suggestion = f" Did you mean {close[0]!r}?" if close else ""
+        from polyframe import plugin_loading  # It imports registries' users.
+        failed = plugin_loading.blocked()
+        blocked = (" Blocked: " + "; ".join(failed) + "." if failed else "")
         return (f"unknown {self.name} component {name!r}.{suggestion} "
                         f"Available {self.name}: {available}. If {name!r} comes from a "
                         "plugin package, install it (its 'polyframe.plugins' entry point "
-                        "is loaded automatically) or 'import' its module in the gin file.")
+                        "is loaded automatically) or 'import' its module in the gin "
+                        f"file.{blocked}")
 
     def add_listener(self, listener: Listener) -> None:
         """Calls `listener(registry, name, component)` for every component.

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from conftest import REPO
-from helpers import DURATION_RNN, SMOKE, run_in_process, run_main
+from helpers import DURATION_RNN, SMOKE, error_line, run_in_process, run_main
 
 CELL_MODULE = '''
 """An Elman RNN cell, shipped by a third-party package."""
@@ -46,6 +46,11 @@ class ElmanCell(RecurrentCell):
 '''
 
 
+BLOCKED = ("plugin 'fancy' (polyframe_elman.broken) from package "
+           "'polyframe-elman' failed to import (ImportError: needs the 'fancy' "
+           "library) and is blocked; reinstall or uninstall 'polyframe-elman'")
+
+
 @pytest.fixture(scope="module")
 def installed_plugin(tmp_path_factory):
     """Builds and installs a plugin package into its own site directory."""
@@ -54,6 +59,9 @@ def installed_plugin(tmp_path_factory):
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "cell.py").write_text(CELL_MODULE)
+    # A second plugin of the package is broken; it must not break the first.
+    (package / "broken.py").write_text(
+        "raise ImportError(\"needs the 'fancy' library\")\n")
     (root / "src" / "pyproject.toml").write_text(textwrap.dedent("""\
         [build-system]
         requires = ["setuptools>=64"]
@@ -70,6 +78,7 @@ def installed_plugin(tmp_path_factory):
         [options.entry_points]
         polyframe.plugins =
             elman = polyframe_elman.cell
+            fancy = polyframe_elman.broken
         """))
     site = root / "site"
     subprocess.run(
@@ -85,6 +94,7 @@ def test_installed_plugin_is_listed(installed_plugin):
     assert "@cells.elman" in process.stdout
     assert "polyframe_elman.cell.ElmanCell" in process.stdout
     assert "polyframe-elman: elman = polyframe_elman.cell" in process.stdout
+    assert BLOCKED in process.stdout.split("blocked (failed to import):")[1]
     for registry in ("sources", "encoders", "models", "cells", "heads",
                      "constraints", "samplers", "writers"):
         assert f"\n{registry}: " in "\n" + process.stdout
@@ -110,6 +120,18 @@ def test_plugin_cell_trains_when_selected_from_gin(installed_plugin,
     assert list((model_dir / "best").glob("*.index"))
     assert "elman.num_units = 12" in (
         model_dir / "operative_config.gin").read_text()
+
+
+def test_a_component_of_a_blocked_plugin_is_explained(installed_plugin,
+                                                      tmp_path):
+    process = run_main([f"--gin_file={DURATION_RNN}",
+                        "--gin_param=models.event_rnn.cell = @cells.fancy",
+                        f"--model_dir={tmp_path / 'run'}"],
+                       env=installed_plugin)
+    assert process.returncode == 2
+    line = error_line(process)
+    assert "unknown cells component 'fancy'" in line
+    assert f"Blocked: {BLOCKED}" in line
 
 
 def test_without_the_package_the_name_is_unknown(tmp_path):
