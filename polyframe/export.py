@@ -8,7 +8,8 @@ but `tf.saved_model.load`:
 * `generate(primer, num_events, seed, temperature)`: the very compiled loop
   of `polyframe.generation.Generator`, with the constraints polyframe's own
   sampling uses (START forbidden, the END rule when the encoder has END, and
-  the run's `SampleConfig.constraints`), drawing with the temperature
+  the run's `SampleConfig.constraints`, END at the model's rate if the run
+  samples so), drawing with the temperature
   sampler. The temperature is an input here, not a setting baked in, and
   the draws are exactly those of `@samplers.temperature` (stateless, row by
   row): the same seed and temperature give the same events as polyframe.
@@ -78,15 +79,19 @@ class TensorTemperatureSampler:
             lambda: categorical._draw(logits / temperature, seed))
 
 
-def constraint_chain(encoder: EventEncoder,
-                     extra: Sequence = ()) -> List[Constraint]:
-    """The constraints of polyframe's sampling: START forbidden, the END
-    rule when the encoder has END, then `extra` factories (called with
-    `encoder=`), in that order."""
+def constraint_chain(encoder: EventEncoder, extra: Sequence = (),
+                     end_at_model_rate: bool = False) -> List[Constraint]:
+    """The constraints of polyframe's sampling, in its order: START
+    forbidden, the END rule when the encoder has END, `extra` factories
+    (called with `encoder=`), and last, if asked and the encoder has END,
+    END decided at the model's own rate (`SampleConfig.end_at_model_rate`)."""
     chain: List[Constraint] = [basic.ForbidStart(encoder)]
     if encoder.end_ids is not None:
         chain.append(basic.EndRule(encoder))
-    return chain + [make(encoder=encoder) for make in extra]
+    chain += [make(encoder=encoder) for make in extra]
+    if end_at_model_rate and encoder.end_ids is not None:
+        chain.append(basic.EndAtModelRate(encoder))
+    return chain
 
 
 def check_exportable(model: SequenceModel) -> None:

@@ -68,16 +68,13 @@ def _restored(model_dir):
 
 def _polyframe_generation(experiment, model, primers, num_events, seed,
                           temperature):
-    from polyframe.generation import Generator, hold_id
-    from polyframe_plugins.constraints import basic
+    """What `--mode=sample` draws: the Composer's own generation loop (its
+    constraint chain, END at the model's rate included), at `temperature`."""
+    from polyframe.compose import Composer
     from polyframe_plugins.samplers.categorical import TemperatureSampler
-    encoder = experiment.encoder
-    constraints = [basic.ForbidStart(encoder), basic.EndRule(encoder)] + [
-        make(encoder=encoder) for make in experiment.sample.constraints]
-    generator = Generator(model, TemperatureSampler(temperature), constraints,
-                          clock=encoder.clock(), end_id=encoder.end_ids[0],
-                          hold_id=hold_id(encoder))
-    return generator(primers, num_events, seed)
+    composer = Composer(model, experiment.encoder, experiment.sample,
+                        TemperatureSampler(temperature))
+    return composer.generator()(primers, num_events, seed)
 
 
 def _run_names():
