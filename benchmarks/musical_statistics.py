@@ -29,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
+import restored_run  # noqa: E402
 from polyframe import main as cli  # noqa: E402 (defines --model_dir, ...)
 
 flags.DEFINE_string("harmonize_split", None,
@@ -70,24 +71,15 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     from polyframe import jobs, piece_info
     from polyframe import musical_statistics as ms
-    from polyframe.compose import Composer
-    from polyframe.data import prepare
     from polyframe.errors import UserFacingError
-    from polyframe.model_dir import ModelDir
 
     FLAGS.num_samples = FLAGS.num_samples or 32
     FLAGS.seed = 1234 if FLAGS.seed is None else FLAGS.seed
-    run = ModelDir(FLAGS.model_dir)
-    experiment = cli.configure([run.config], cli.flag_bindings())()
-    model = jobs.restore_model(experiment, run)
+    experiment, model, composer = restored_run.restore(
+        FLAGS.model_dir, cli.flag_bindings())
     encoder = experiment.encoder
     settings = experiment.sample
-    composer = Composer(model, encoder, settings,
-                        settings.sampler or jobs.default_sampler())
-    state = encoder.get_state()
-    corpus = prepare.prepare(experiment.source, encoder,
-                             experiment.augmentation)
-    encoder.set_state(state)
+    corpus = restored_run.corpus(experiment)
 
     def measure(piece):
         return ms.piece_statistics(ms.notes_of(piece.sequence,

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from polyframe import main as cli  # noqa: E402 (defines --model_dir, ...)
+import restored_run  # noqa: E402 (through polyframe.main: --model_dir, ...)
 
 flags.DEFINE_list("batch_sizes", ["1", "8", "64"], "Batch sizes to time.")
 flags.DEFINE_integer("events", 48, "Events generated per sample.")
@@ -39,18 +39,14 @@ def timed(function):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    from polyframe import jobs, piece_info
-    from polyframe.compose import Composer
+    from polyframe import piece_info
     from polyframe.data import pipeline
     from polyframe.model_dir import ModelDir
 
     run = ModelDir(FLAGS.model_dir)
-    experiment = cli.configure([run.config], ["SampleConfig.num_samples = 1"])()
-    model = jobs.restore_model(experiment, run)
+    experiment, model, composer = restored_run.restore(
+        FLAGS.model_dir, ["SampleConfig.num_samples = 1"])
     encoder = experiment.encoder
-    settings = experiment.sample
-    composer = Composer(model, encoder, settings,
-                        settings.sampler or jobs.default_sampler())
     generator = composer.generator()
     silence = pipeline.with_start(
         np.zeros((0, encoder.num_voices, len(encoder.fields)), np.int32))

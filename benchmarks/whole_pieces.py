@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
+import restored_run  # noqa: E402
 from polyframe import main as cli  # noqa: E402 (defines --model_dir, ...)
 
 FLAGS = flags.FLAGS
@@ -26,20 +27,12 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    from polyframe import jobs
-    from polyframe.compose import Composer
-    from polyframe.data import prepare
-    from polyframe.model_dir import ModelDir
-
     FLAGS.num_samples = FLAGS.num_samples or 32
     FLAGS.seed = 1234 if FLAGS.seed is None else FLAGS.seed
-    run = ModelDir(FLAGS.model_dir)
-    experiment = cli.configure([run.config], cli.flag_bindings())()
-    model = jobs.restore_model(experiment, run)
+    experiment, _, composer = restored_run.restore(FLAGS.model_dir,
+                                                   cli.flag_bindings())
     encoder = experiment.encoder
     settings = experiment.sample
-    composer = Composer(model, encoder, settings,
-                        settings.sampler or jobs.default_sampler())
     started = time.perf_counter()
     silence = np.zeros((0, encoder.num_voices, len(encoder.fields)), np.int32)
     pieces = composer.continue_openings([silence] * FLAGS.num_samples,
@@ -49,10 +42,7 @@ def main(argv):
     lengths = [p.sequence.total_time * qpm / 60.0 for p in pieces]
     ended = sum(p.ended_by_end for p in pieces)
 
-    state = encoder.get_state()
-    corpus = prepare.prepare(experiment.source, encoder,
-                             experiment.augmentation)
-    encoder.set_state(state)
+    corpus = restored_run.corpus(experiment)
     valid = [encoder.event_start_times(p, qpm=60.0)[-1]
              for p in corpus["valid"].pieces]
     median, reference = statistics.median(lengths), statistics.median(valid)

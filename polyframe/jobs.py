@@ -163,7 +163,7 @@ def sample(experiment: Experiment, model_dir: str,
     run.best_checkpoint_or_fail()
     if model is None:
         model = restore_model(experiment, run)
-    composer = _composer(experiment, model)
+    composer = make_composer(experiment, model)
     settings = experiment.sample
     started = time.time()
     if primer is not None:
@@ -197,7 +197,7 @@ def harmonize(experiment: Experiment, model_dir: str, melody: GivenMusic,
     """
     run = ModelDir(model_dir)
     model = restore_model(experiment, run)
-    composer = _composer(experiment, model)
+    composer = make_composer(experiment, model)
     if not composer.needs_melody:
         logging.info(
             "%s is causal: choosing a chord it cannot see where the melody "
@@ -341,7 +341,9 @@ def _previewer(experiment: Experiment, model, run: ModelDir):
                               settings.sampler or default_sampler(), every)
 
 
-def _composer(experiment: Experiment, model) -> Composer:
+def make_composer(experiment: Experiment, model) -> Composer:
+    """Generates with `model` as the experiment's sample settings say (its
+    sampler, or the default one)."""
     settings = experiment.sample
     sampler = settings.sampler or default_sampler()
     return Composer(model, experiment.encoder, settings, sampler)
