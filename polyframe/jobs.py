@@ -6,6 +6,7 @@ jobs can be called from Python as well.
 """
 
 import os
+import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -18,7 +19,7 @@ from polyframe import (metrics as metrics_lib, musical_statistics, output,
 from polyframe.compose import Composer, Piece
 from polyframe.data import augmentation as augmentation_lib
 from polyframe.data import pipeline, prepare
-from polyframe.distribution import make_strategy
+from polyframe.distribution import make_strategy, role_of
 from polyframe.errors import UserFacingError
 from polyframe.experiment import Experiment
 from polyframe.model_dir import ModelDir, prepare_output_dir
@@ -28,8 +29,12 @@ from polyframe.trainer import Trainer
 
 
 def train(experiment: Experiment, model_dir: str, config_text: str,
-          write_operative_config=None) -> Dict[str, float]:
+          write_operative_config=None) -> Optional[Dict[str, float]]:
     """Trains, keeps the best checkpoint, and writes metrics.json.
+
+    Under a multi-worker strategy every worker calls this; only the chief
+    writes the model directory (the others train into a scratch directory
+    that is removed) and returns metrics.
 
     Args:
         experiment: The run's components and settings.
@@ -40,27 +45,82 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
             config text once the model is built.
 
     Returns:
-        The metrics written to metrics.json.
+        The metrics written to metrics.json; None on a worker that is not
+        the chief.
     """
     started = time.time()
+    # First: a multi-worker strategy must exist before any TensorFlow op.
+    strategy = make_strategy(experiment.distribution)
+    role = role_of(strategy)
     experiment.check()
     warm = _warm_start(experiment, model_dir)
     run = ModelDir(model_dir)
-    run.check_writable()
+    if role.is_chief:
+        run.check_writable()
     encoder = experiment.encoder
     encoded = prepare.prepare(
         experiment.source, encoder, experiment.augmentation,
         fitted_encoder_state=warm.encoder_state if warm else None)
+    if not role.is_chief:
+        with tempfile.TemporaryDirectory(
+                prefix=f"polyframe-{role.task.replace(':', '')}-") as scratch:
+            _fit(experiment, encoded, run, strategy, warm,
+                 writes=ModelDir(scratch))
+        logging.info("%s finished; the chief writes the model directory",
+                     role.task)
+        return None
     run.prepare()
     run.write_config(config_text)
     run.save_encoder(encoder)
     valid = encoded["valid"]
     run.save_primers([s.id for s in valid.sequences], valid.pieces,
                      [piece_info.melody_of(s) for s in valid.sequences])
-
+    trainer, batches = _fit(experiment, encoded, run, strategy, warm,
+                            writes=run,
+                            write_operative_config=write_operative_config)
+    model = trainer.model
     config = experiment.train
-    trainer = Trainer(config, run, make_strategy(experiment.distribution),
-                      experiment.build_model)
+    steps_trained = int(trainer.step)
+    best = trainer.restore_best()
+    metrics = {"best_checkpoint": os.path.relpath(best, model_dir),
+               "best_step": int(trainer.step),
+               "steps_trained": steps_trained,
+               "num_parameters": model.num_parameters(),
+               "train_seconds": round(time.time() - started, 1),
+               "provenance": provenance.describe(
+                   {split: e.sequences for split, e in encoded.items()},
+                   experiment.source, seed=config.seed)}
+    for split in ("valid", "test"):
+        if not encoded[split].pieces:
+            logging.warning("no %s pieces: no %s metrics", split, split)
+            continue
+        for key, value in trainer.evaluate(batches(split)()).items():
+            metrics[f"{split}_{key}"] = value
+        metrics[f"{split}_musical_statistics"] = musical_statistics.summarize(
+            [piece_statistics(encoder, piece)
+             for piece in encoded[split].pieces])
+    run.write_metrics(metrics)
+    logging.info("best checkpoint %s: valid %.4f nats/note, test %.4f "
+                 "nats/note", metrics["best_checkpoint"],
+                 metrics.get("valid_nll_per_note", float("nan")),
+                 metrics.get("test_nll_per_note", float("nan")))
+    return metrics
+
+
+def _fit(experiment: Experiment, encoded, run: ModelDir,
+         strategy: tf.distribute.Strategy, warm, writes: ModelDir,
+         write_operative_config=None):
+    """Builds the trainer, resumes or warm-starts it, and trains; returns
+    the trainer and the whole-piece batches of a split (a function of the
+    split's name).
+
+    `writes` is where checkpoints and TensorBoard logs go: the model
+    directory for the chief, a scratch directory for the other workers.
+    """
+    config = experiment.train
+    encoder = experiment.encoder
+    trainer = Trainer(config, run, strategy, experiment.build_model,
+                      writes=writes)
     model = trainer.model
     logging.info("model: %s, %d parameters (%.3fM)", type(model).__name__,
                  model.num_parameters(), model.num_parameters() / 1e6)
@@ -87,33 +147,10 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
         return lambda: pipeline.whole_pieces(encoded[split].pieces,
                                              config.eval_batch_size, framing)
 
-    trainer.fit(make_windows, batches("valid"),
-                on_best=_previewer(experiment, model, run))
-    steps_trained = int(trainer.step)
-    best = trainer.restore_best()
-    metrics = {"best_checkpoint": os.path.relpath(best, model_dir),
-               "best_step": int(trainer.step),
-               "steps_trained": steps_trained,
-               "num_parameters": model.num_parameters(),
-               "train_seconds": round(time.time() - started, 1),
-               "provenance": provenance.describe(
-                   {split: e.sequences for split, e in encoded.items()},
-                   experiment.source, seed=config.seed)}
-    for split in ("valid", "test"):
-        if not encoded[split].pieces:
-            logging.warning("no %s pieces: no %s metrics", split, split)
-            continue
-        for key, value in trainer.evaluate(batches(split)()).items():
-            metrics[f"{split}_{key}"] = value
-        metrics[f"{split}_musical_statistics"] = musical_statistics.summarize(
-            [piece_statistics(encoder, piece)
-             for piece in encoded[split].pieces])
-    run.write_metrics(metrics)
-    logging.info("best checkpoint %s: valid %.4f nats/note, test %.4f "
-                 "nats/note", metrics["best_checkpoint"],
-                 metrics.get("valid_nll_per_note", float("nan")),
-                 metrics.get("test_nll_per_note", float("nan")))
-    return metrics
+    on_best = (_previewer(experiment, model, run) if writes is run
+               else None)
+    trainer.fit(make_windows, batches("valid"), on_best=on_best)
+    return trainer, batches
 
 
 def _warm_start(experiment: Experiment,

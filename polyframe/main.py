@@ -174,8 +174,10 @@ def run(argv) -> None:
             FLAGS.primer, num_voices=experiment.encoder.num_voices,
             voice_names=experiment.encoder.voice_names)
     if FLAGS.mode in ("train", "train_and_sample"):
-        jobs.train(experiment, FLAGS.model_dir, gin.config_str(),
-                   write_operative_config=gin.operative_config_str)
+        metrics = jobs.train(experiment, FLAGS.model_dir, gin.config_str(),
+                             write_operative_config=gin.operative_config_str)
+        if metrics is None:  # A worker that is not the chief: done.
+            return
     if FLAGS.mode in ("sample", "train_and_sample"):
         jobs.sample(experiment, FLAGS.model_dir, output_dir=FLAGS.output_dir,
                     primer=primer)

@@ -7,6 +7,12 @@ Everything is built inside a `tf.distribute` strategy. The latest state is
 kept in the run's `checkpoints` folder (for resuming, exactly where it
 stopped) and the best-on-validation weights apart in `best` (see
 `polyframe.model_dir`).
+
+Under a multi-worker strategy every worker runs the same loop: each reads
+its own shard of every global batch, and every decision to stop or to keep
+a checkpoint is taken on values all-reduced over the workers, so all of
+them save, validate and stop at the same steps and none is left waiting in
+a collective. Workers other than the chief save into a scratch directory.
 """
 
 import dataclasses
@@ -122,14 +128,28 @@ class Trainer:
         run: The model directory checkpoints and TensorBoard logs go to.
         strategy: The `tf.distribute.Strategy` to build and run under.
         build_model: Makes the model; called once inside the strategy scope.
+        writes: Where checkpoints and TensorBoard logs are written (default
+            `run`); a worker that is not the chief passes a scratch
+            directory, and still resumes from `run`.
+
+    Raises:
+        UserFacingError: if the batch does not split evenly over replicas.
     """
 
     def __init__(self, config: TrainConfig, run: ModelDir,
                  strategy: tf.distribute.Strategy,
-                 build_model: Callable[[], tf.Module]):
+                 build_model: Callable[[], tf.Module],
+                 writes: Optional[ModelDir] = None):
         self.config = config
         self.run = run
+        self.writes = writes or run
         self.strategy = strategy
+        replicas = strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise UserFacingError(
+                f"TrainConfig.batch_size ({config.batch_size}) must be a "
+                f"multiple of the {replicas} replicas training in sync, so "
+                "that every replica gets the same share of each batch.")
         tf.keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             self.model = build_model()
@@ -137,16 +157,18 @@ class Trainer:
                 learning_rate=config.learning_rate,
                 global_clipnorm=config.clip_norm)
             self.optimizer.build(self.model.trainable_variables)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
-            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-            self.step_in_epoch = tf.Variable(0, dtype=tf.int64,
-                                             trainable=False)
-            self.best_valid = tf.Variable(math.inf, dtype=tf.float64,
-                                          trainable=False)
-            self.epochs_without_improvement = tf.Variable(
-                0, dtype=tf.int64, trainable=False)
-            self.trained_seconds = tf.Variable(0.0, dtype=tf.float64,
-                                               trainable=False)
+        # The loop's counters are plain host variables, outside the
+        # strategy: every worker keeps the same values by taking the same
+        # steps and decisions.
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_valid = tf.Variable(math.inf, dtype=tf.float64,
+                                      trainable=False)
+        self.epochs_without_improvement = tf.Variable(0, dtype=tf.int64,
+                                                      trainable=False)
+        self.trained_seconds = tf.Variable(0.0, dtype=tf.float64,
+                                           trainable=False)
         self._latest = tf.train.CheckpointManager(
             tf.train.Checkpoint(
                 model=self.model, optimizer=self.optimizer, step=self.step,
@@ -154,29 +176,31 @@ class Trainer:
                 best_valid=self.best_valid,
                 epochs_without_improvement=self.epochs_without_improvement,
                 trained_seconds=self.trained_seconds),
-            run.checkpoints, max_to_keep=config.keep_checkpoints,
+            self.writes.checkpoints, max_to_keep=config.keep_checkpoints,
             step_counter=self.step)
         self._best = tf.train.CheckpointManager(
             tf.train.Checkpoint(model=self.model, step=self.step),
-            run.best, max_to_keep=1, step_counter=self.step)
+            self.writes.best, max_to_keep=1, step_counter=self.step)
         self._gradients = tf.function(self._gradients_and_sums,
                                       jit_compile=config.jit_compile)
         self._train_step = tf.function(self._distributed_train_step)
+        self._all_mean = tf.function(self._distributed_mean)
         self._eval_step = tf.function(
             lambda batch: self.model.nll_sums(batch, training=False),
             reduce_retracing=True)
 
     def restore_latest(self) -> int:
         """Resumes from the latest checkpoint if there is one; returns the step."""
-        path = self._latest.restore_or_initialize()
+        path = tf.train.latest_checkpoint(self.run.checkpoints)
         if path:
+            self._latest.checkpoint.restore(path)
             logging.info("resumed from %s at step %d (epoch %d)", path,
                          int(self.step), int(self.epoch))
         return int(self.step)
 
     def restore_best(self) -> str:
         """Loads the best-on-validation weights; returns the checkpoint path."""
-        path = self._best.latest_checkpoint
+        path = tf.train.latest_checkpoint(self.run.best)
         if path:
             self._best.checkpoint.restore(path).expect_partial()
         return path
@@ -187,11 +211,12 @@ class Trainer:
             sums = self.model.nll_sums(batch, training=True)
         return tape.gradient(sums["loss"], variables), sums
 
-    def _distributed_train_step(self, batch):
-        """One step on every replica; returns the summed NLL sums and
+    def _distributed_train_step(self, batch, stop_requested=0.0):
+        """One step on every replica; returns the summed NLL sums,
         `skipped` (1 if the step was not applied: some replica's loss or
-        gradient was not finite)."""
-        def replica_step(batch):
+        gradient was not finite) and `stop` (positive if any worker was
+        asked to stop: `stop_requested` is this worker's 0 or 1)."""
+        def replica_step(batch, stop_requested):
             gradients, sums = self._gradients(batch)
             context = tf.distribute.get_replica_context()
             count = context.all_reduce(tf.distribute.ReduceOp.SUM,
@@ -202,16 +227,21 @@ class Trainer:
                 tf.math.is_finite(sums["loss"]),
                 tf.math.is_finite(tf.linalg.global_norm(gradients)))
             # Every replica takes the same decision, or the all-reduce in
-            # apply_gradients would wait for replicas that skipped it.
-            bad = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                     1.0 - tf.cast(finite, tf.float32))
+            # apply_gradients would wait for replicas that skipped it; one
+            # all-reduce also tells every replica of a stop request.
+            bad, stop = tf.unstack(context.all_reduce(
+                tf.distribute.ReduceOp.SUM,
+                tf.stack([1.0 - tf.cast(finite, tf.float32),
+                          stop_requested])))
             skipped = self._apply_if_finite(context, gradients, bad)
             sums = dict(sums)
             sums["skipped"] = skipped / float(
                 self.strategy.num_replicas_in_sync)
+            sums["stop"] = stop
             return sums
 
-        per_replica = self.strategy.run(replica_step, args=(batch,))
+        per_replica = self.strategy.run(
+            replica_step, args=(batch, tf.cast(stop_requested, tf.float32)))
         self.step.assign_add(1)
         self.step_in_epoch.assign_add(1)
         return {key: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value,
@@ -249,6 +279,45 @@ class Trainer:
                            apply_everywhere)
 
         return context.merge_call(in_cross_replica, args=(gradients, bad))
+
+    def _distributed_mean(self, values):
+        """The mean of `values` over all replicas of all workers."""
+        def replica_mean(values):
+            # The copy puts the value on this replica's device.
+            return tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.MEAN, tf.identity(values))
+        per_replica = self.strategy.run(replica_mean, args=(values,))
+        return self.strategy.experimental_local_results(per_replica)[0]
+
+    def _agreed(self, *values: float):
+        """`values` as every worker will use them (their mean over workers,
+        which is each value itself when the workers agree)."""
+        return [float(v) for v in self._all_mean(
+            tf.constant(values, tf.float64)).numpy()]
+
+    def _epoch_dataset(self, windows: pipeline.Batch, num_steps: int,
+                       done: int):
+        """This worker's share of the epoch's batches, from step `done` on.
+
+        Every input pipeline (one per worker) takes every n-th window of the
+        epoch's first `num_steps` global batches and batches them for its
+        replicas, so a step's global batch holds the same windows however
+        many workers and replicas there are.
+        """
+        used = {key: value[:num_steps * self.config.batch_size]
+                for key, value in windows.items()}
+
+        def dataset_for(context: tf.distribute.InputContext):
+            per_replica = context.get_per_replica_batch_size(
+                self.config.batch_size)
+            return (tf.data.Dataset.from_tensor_slices(used)
+                    .shard(context.num_input_pipelines,
+                           context.input_pipeline_id)
+                    .batch(per_replica, drop_remainder=True)
+                    .skip(done)
+                    .prefetch(tf.data.AUTOTUNE))
+
+        return self.strategy.distribute_datasets_from_function(dataset_for)
 
     def evaluate(self, batches: Iterable[pipeline.Batch]) -> Dict[str, float]:
         """Returns NLL metrics (see `polyframe.metrics`) summed over `batches`."""
@@ -289,7 +358,7 @@ class Trainer:
         self._seconds_before = float(self.trained_seconds)
         self._nonfinite_in_a_row = 0
         writers = {name: tf.summary.create_file_writer(
-            os.path.join(self.run.tensorboard, name)) for name in ("train",
+            os.path.join(self.writes.tensorboard, name)) for name in ("train",
                                                                  "valid")}
         while (int(self.epoch) < config.max_epochs and
                not self._out_of_steps() and not self._out_of_patience()):
@@ -303,26 +372,29 @@ class Trainer:
                     "use more music, or lower TrainConfig.batch_size or "
                     "TrainConfig.window_length.")
             done = int(self.step_in_epoch)
-            dataset = self.strategy.experimental_distribute_dataset(
-                pipeline.to_dataset(windows, config.batch_size).skip(done))
+            dataset = self._epoch_dataset(windows, num_steps, done)
             totals: Dict[str, float] = {}
             epoch_started = time.time()
             progress = tqdm(total=num_steps, initial=done, leave=False,
                             desc=f"epoch {epoch}", unit="step", disable=None)
             for batch in dataset:
-                sums = self._train_step(batch)
+                sums = self._train_step(
+                    batch, tf.constant(float(bool(stop.requested))))
                 self._check_finite(sums)
                 if not float(sums["skipped"]):
                     for key, value in sums.items():
-                        totals[key] = totals.get(key, 0.0) + float(value)
+                        if key != "stop":
+                            totals[key] = totals.get(key, 0.0) + float(value)
                 progress.update(1)
                 if totals:
                     progress.set_postfix(
                         nll=f"{totals['nll'] / max(totals['events'], 1):.3f}")
                 step = int(self.step)
-                if stop.requested:
+                if float(sums["stop"]):
                     self._save_latest()
-                    raise preemption.Preempted(stop.requested, step)
+                    raise preemption.Preempted(
+                        stop.requested or "a stop signal to another worker",
+                        step)
                 if (config.checkpoint_every_steps and
                         step % config.checkpoint_every_steps == 0):
                     self._save_latest()
@@ -333,8 +405,10 @@ class Trainer:
             improved = self._end_epoch(epoch, totals,
                                        time.time() - epoch_started,
                                        valid_batches, writers, finished_epoch)
-            if stop.requested:
-                raise preemption.Preempted(stop.requested, int(self.step))
+            if self._agreed(float(bool(stop.requested)))[0]:
+                raise preemption.Preempted(
+                    stop.requested or "a stop signal to another worker",
+                    int(self.step))
             if improved and on_best is not None:
                 called = time.time()
                 on_best(int(self.step))
@@ -343,8 +417,9 @@ class Trainer:
                 logging.info("early stop: no better validation NLL in %d "
                              "epochs", config.patience)
                 break
+            spent, = self._agreed(self._trained_seconds())
             if (config.max_train_minutes is not None and
-                    self._trained_seconds() > 60 * config.max_train_minutes):
+                    spent > 60 * config.max_train_minutes):
                 logging.info("stop: the %.1f-minute training budget is "
                              "spent", config.max_train_minutes)
                 break
@@ -384,7 +459,7 @@ class Trainer:
         kept."""
         train = metrics_lib.from_sums(totals) if totals else {}
         valid = self.evaluate(valid_batches())
-        score = valid["nll_per_event"]
+        score, = self._agreed(valid["nll_per_event"])
         improved = score < float(self.best_valid)
         if improved:
             self.best_valid.assign(score)

@@ -1,7 +1,7 @@
 """The trainer under a real multi-replica strategy: two logical CPUs mirrored
 must take exactly the step that one device takes on the same global batch
-(the loss is normalised by the global count, not each replica's), and skip
-a non-finite step on every replica."""
+(the loss is normalised by the global count, not each replica's), skip
+a non-finite step on every replica, and share a stop request."""
 
 import subprocess
 import sys
@@ -81,6 +81,15 @@ SCRIPT = textwrap.dedent("""
         np.testing.assert_array_equal(a, b.numpy())
     print("non-finite step skipped on", mirrored.num_replicas_in_sync,
           "replicas")
+
+    # A stop request on one worker reaches every replica in the same
+    # all-reduce, and values the loop decides on are agreed the same way.
+    batch = next(iter(mirrored.experimental_distribute_dataset(
+        pipeline.to_dataset(windows, 8).take(1))))
+    assert float(guarded._train_step(batch)["stop"]) == 0.0
+    assert float(guarded._train_step(batch, tf.constant(1.0))["stop"]) > 0.0
+    assert guarded._agreed(1.5, 2.0) == [1.5, 2.0]
+    print("stop requests and decisions all-reduced")
 """)
 
 
@@ -90,3 +99,4 @@ def test_mirrored_replicas_take_the_single_device_step():
     assert process.returncode == 0, process.stderr[-4000:]
     assert "same step on 2 replicas" in process.stdout
     assert "non-finite step skipped on 2 replicas" in process.stdout
+    assert "stop requests and decisions all-reduced" in process.stdout

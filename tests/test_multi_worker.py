@@ -1,0 +1,120 @@
+"""Two worker processes on localhost, one cluster: they train exactly the
+step one process takes on the same global batch, only the chief writes the
+model directory, and the workers' scratch directories are gone after."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from conftest import REPO
+from helpers import DURATION_RNN, SMOKE, one_error_line, run_in_process
+
+# Dropout off: each worker draws its own masks, so with dropout the runs
+# would differ by design, not by a fault.
+COMMON = [f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
+          "--gin_param=models.event_rnn.dropout = 0.0",
+          "--gin_param=heads.autoregressive.dropout = 0.0",
+          "--gin_param=TrainConfig.max_steps = 5",
+          "--gin_param=TrainConfig.checkpoint_every_steps = 2",
+          "--mode=train"]
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for each in sockets:
+        each.bind(("localhost", 0))
+    ports = [each.getsockname()[1] for each in sockets]
+    for each in sockets:
+        each.close()
+    return ports
+
+
+def files_under(root):
+    """Every file under `root`, relative; TensorBoard event files (named by
+    host, process and time) by their folder only."""
+    found = set()
+    for folder, _, names in os.walk(root):
+        for name in names:
+            relative = os.path.relpath(os.path.join(folder, name), root)
+            if name.startswith("events.out.tfevents"):
+                relative = os.path.join(os.path.dirname(relative), "events")
+            found.add(relative)
+    return found
+
+
+def checkpoint_values(checkpoint_dir):
+    """Every value in the latest checkpoint (weights, Adam's moments, the
+    loop's counters) but the wall-clock training time."""
+    reader = tf.train.load_checkpoint(checkpoint_dir)
+    return {name: reader.get_tensor(name)
+            for name, _ in tf.train.list_variables(checkpoint_dir)
+            if name.endswith("VARIABLE_VALUE") and
+            not name.startswith("trained_seconds")}
+
+
+def test_two_workers_take_the_single_process_steps(bach, tmp_path):
+    del bach  # Parsed into the private cache the subprocesses read.
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    model_dir = tmp_path / "cluster"
+    workers = []
+    for index in range(2):
+        scratch = tmp_path / f"tmp-{index}"
+        scratch.mkdir()
+        env = dict(os.environ, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "polyframe.main", *COMMON,
+             "--gin_param=Experiment.distribution = 'multi_worker'",
+             f"--model_dir={model_dir}"],
+            cwd=REPO, env=env, stderr=subprocess.PIPE, text=True))
+    logs = [worker.communicate(timeout=420)[1] for worker in workers]
+    for worker, log in zip(workers, logs):
+        assert worker.returncode == 0, log[-4000:]
+    assert "worker:1 finished; the chief writes the model directory" in logs[1]
+    for index in range(2):
+        assert not os.listdir(tmp_path / f"tmp-{index}"), index
+
+    single_dir = tmp_path / "single"
+    assert run_in_process([*COMMON, f"--model_dir={single_dir}"]) == 0
+
+    # The same files (checkpoints at the same steps, metrics, configs):
+    # nothing from the second worker.
+    assert files_under(model_dir) == files_under(single_dir)
+    assert (model_dir / "checkpoints" / "ckpt-5.index").exists()
+    cluster_values = checkpoint_values(str(model_dir / "checkpoints"))
+    single_values = checkpoint_values(str(single_dir / "checkpoints"))
+    assert cluster_values.keys() == single_values.keys()
+    weights = [name for name in single_values
+               if name.startswith("optimizer/_trainable_variables/")]
+    assert len(weights) > 4
+    assert cluster_values["step/.ATTRIBUTES/VARIABLE_VALUE"] == 5
+    for name, value in single_values.items():
+        np.testing.assert_allclose(cluster_values[name], value, atol=2e-5,
+                                   err_msg=name)
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    single_metrics = json.loads((single_dir / "metrics.json").read_text())
+    assert metrics["steps_trained"] == single_metrics["steps_trained"] == 5
+    np.testing.assert_allclose(metrics["valid_nll_per_note"],
+                               single_metrics["valid_nll_per_note"],
+                               rtol=1e-5)
+
+
+def test_multi_worker_without_tf_config_is_one_line(tmp_path, monkeypatch,
+                                                    capsys):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    code = run_in_process([
+        *COMMON, "--gin_param=Experiment.distribution = 'multi_worker'",
+        f"--model_dir={tmp_path / 'run'}"])
+    assert code == 2
+    assert one_error_line(capsys.readouterr().err) == (
+        "polyframe: error: Experiment.distribution = 'multi_worker' reads "
+        "the cluster from TF_CONFIG, which is not set; set TF_CONFIG on "
+        'every worker to {"cluster": {"worker": ["host:port", ...]}, '
+        '"task": {"type": "worker", "index": i}} (see README: Train on a '
+        "cluster).")
+    assert not (tmp_path / "run").exists()
