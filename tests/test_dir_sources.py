@@ -12,7 +12,7 @@ from note_seq.protobuf import music_pb2
 import pretty_midi
 import pytest
 
-from helpers import DURATION_RNN, SMOKE, error_line, run_main
+from helpers import DURATION_RNN, one_error_line, run_in_process
 from conftest import REPO
 from polyframe.data import skip_reasons
 from polyframe.data.corpus import SPLITS, SplitFractions, split_of
@@ -121,6 +121,21 @@ def test_named_tracks_are_the_voices_whatever_their_pitch(tmp_path):
     assert corpus.notes_dropped == {DROPPED_NOT_A_VOICE: 4}
     assert report_of(source)["notes_dropped_by_file"] == {
         "named.mid": {DROPPED_NOT_A_VOICE: 4}}
+
+
+def test_strict_skips_a_voice_with_a_chord_that_auto_thins(tmp_path):
+    folder = tmp_path / "midi"
+    soprano = quarters(CHORALE["Soprano"]) + [(79, 0.0, 1.0)]
+    write_midi(folder / "chord.mid", [("Soprano", soprano)] + [
+        (name, quarters(line)) for name, line in CHORALE.items()
+        if name != "Soprano"])
+    write_chorale(folder / "good.mid")
+    _, thinned = load(MidiDirectory, folder, tmp_path / "auto")
+    assert lines(pieces(thinned)["chord.mid"])[0] == [79, 74, 76, 77]
+    source, strict = load(MidiDirectory, folder, tmp_path / "strict",
+                          voices="strict")
+    assert list(pieces(strict)) == ["good.mid"]
+    assert skipped_reasons(source) == {"chord.mid": "unusable voices"}
 
 
 def test_unnamed_instruments_give_the_highest_by_mean_pitch(tmp_path):
@@ -555,33 +570,18 @@ def test_tfrecord_source_reads_a_list_of_shards(tmp_path):
 # --- The command line --------------------------------------------------------
 
 
-def test_command_line_trains_on_a_midi_folder(tmp_path):
-    folder = tmp_path / "my midis"
-    for split, count in (("train", 12), ("valid", 2), ("test", 2)):
-        for index in range(count):
-            write_midi(folder / split / f"{index}.mid",
-                       [(name, quarters((line[index % 4:] +
-                                         line[:index % 4]) * 8))
-                        for name, line in CHORALE.items()])
-    model_dir = tmp_path / "run"
-    process = run_main([
-        f"--gin_file={DURATION_RNN}", f"--gin_file={MIDI_GIN}",
-        f"--gin_file={SMOKE}", f"--gin_param=DATA_PATH='{folder}'",
-        "--gin_param=sources.midi_dir.num_workers = 2",
-        f"--model_dir={model_dir}"])
-    assert process.returncode == 0, process.stderr[-5000:]
-    assert "midi_dir: kept 16 of 16 files" in process.stderr
-    assert (model_dir / "metrics.json").is_file()
+# Training from a MIDI folder through the command line is run (and killed,
+# and run twice at once) in test_crash_safety.py.
 
 
-def test_command_line_names_a_missing_folder(tmp_path):
+def test_command_line_names_a_missing_folder(tmp_path, capsys):
     missing = tmp_path / "no_such_midis"
-    process = run_main([
+    code = run_in_process([
         f"--gin_file={DURATION_RNN}", f"--gin_file={MIDI_GIN}",
         f"--gin_param=DATA_PATH='{missing}'",
         f"--model_dir={tmp_path / 'run'}"])
-    assert process.returncode == 2
-    assert str(missing) in error_line(process)
+    assert code == 2
+    assert str(missing) in one_error_line(capsys.readouterr().err)
 
 
 # --- Voice rules on arbitrary notes ------------------------------------------

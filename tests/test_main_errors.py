@@ -1,9 +1,11 @@
 """Bad input at the command line: one clear line, exit code 2, nothing
-written."""
+written. The first case runs the real command in a subprocess; the others
+run `main` in this process, which prints the same line."""
 
 import pytest
 
-from helpers import DURATION_RNN, SMOKE, error_line, run_main
+from helpers import (DURATION_RNN, SMOKE, error_line, one_error_line,
+                     run_in_process, run_main)
 
 
 @pytest.fixture
@@ -20,6 +22,16 @@ def assert_failed_cleanly(process, model_dir, *expected):
     return line
 
 
+def assert_fails_cleanly(args, model_dir, capsys, *expected):
+    """Runs `main` with `args` in this process; checks as above."""
+    code = run_in_process(args)
+    line = one_error_line(capsys.readouterr().err)
+    assert code == 2, line
+    for text in expected:
+        assert text in line, line
+    assert not model_dir.exists(), list(model_dir.rglob("*"))
+
+
 def test_unknown_component_names_registry_choices_and_closest(model_dir):
     process = run_main([f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
                         "--gin_param=models.event_rnn.cell = @cells.lstmm",
@@ -29,69 +41,67 @@ def test_unknown_component_names_registry_choices_and_closest(model_dir):
                           "plugin package")
 
 
-def test_unknown_binding_target_is_explained(model_dir):
-    process = run_main([f"--gin_file={DURATION_RNN}",
-                        "--gin_param=heads.autoregresive.hidden_size = 3",
-                        f"--model_dir={model_dir}"])
-    assert_failed_cleanly(process, model_dir, "unknown heads component "
-                          "'autoregresive'", "Did you mean 'autoregressive'?")
+def test_unknown_binding_target_is_explained(model_dir, capsys):
+    args = [f"--gin_file={DURATION_RNN}",
+            "--gin_param=heads.autoregresive.hidden_size = 3",
+            f"--model_dir={model_dir}"]
+    assert_fails_cleanly(args, model_dir, capsys, "unknown heads component "
+                         "'autoregresive'", "Did you mean 'autoregressive'?")
 
 
-def test_gin_syntax_error_gives_file_and_line(model_dir, tmp_path):
+def test_gin_syntax_error_gives_file_and_line(model_dir, tmp_path, capsys):
     broken = tmp_path / "broken.gin"
     broken.write_text("models.event_rnn.num_layers = 2\nmodels.event_rnn.dropout = = 0.1\n")
-    process = run_main([f"--gin_file={DURATION_RNN}",
-                        f"--gin_file={broken}", f"--model_dir={model_dir}"])
-    assert_failed_cleanly(process, model_dir, "gin syntax error",
-                          f"{broken}:2")
+    args = [f"--gin_file={DURATION_RNN}", f"--gin_file={broken}",
+            f"--model_dir={model_dir}"]
+    assert_fails_cleanly(args, model_dir, capsys, "gin syntax error",
+                         f"{broken}:2")
 
 
-def test_missing_gin_file(model_dir, tmp_path):
-    process = run_main([f"--gin_file={tmp_path / 'nope.gin'}",
-                        f"--model_dir={model_dir}"])
-    assert_failed_cleanly(process, model_dir, "nope.gin")
+def test_missing_gin_file(model_dir, tmp_path, capsys):
+    args = [f"--gin_file={tmp_path / 'nope.gin'}", f"--model_dir={model_dir}"]
+    assert_fails_cleanly(args, model_dir, capsys, "nope.gin")
 
 
-def test_missing_data_path(model_dir, tmp_path):
+def test_missing_data_path(model_dir, tmp_path, capsys):
     missing = tmp_path / "no_such_corpus.tfrecord"
-    process = run_main([
+    args = [
         f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
         "--gin_param=Experiment.source = @sources.note_sequence_tfrecord()",
         f"--gin_param=sources.note_sequence_tfrecord.path = '{missing}'",
-        f"--model_dir={model_dir}"])
-    assert_failed_cleanly(process, model_dir, str(missing))
+        f"--model_dir={model_dir}"]
+    assert_fails_cleanly(args, model_dir, capsys, str(missing))
 
 
-def test_unwritable_model_dir(tmp_path):
+def test_unwritable_model_dir(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
     model_dir = blocker / "run"
-    process = run_main([f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
-                        f"--model_dir={model_dir}"])
-    assert_failed_cleanly(process, model_dir, "cannot write the model "
-                          "directory", str(model_dir))
+    args = [f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
+            f"--model_dir={model_dir}"]
+    assert_fails_cleanly(args, model_dir, capsys, "cannot write the model "
+                         "directory", str(model_dir))
 
 
-def test_sample_mode_without_checkpoint(model_dir):
+def test_sample_mode_without_checkpoint(model_dir, capsys):
     model_dir.mkdir()
-    process = run_main(["--mode=sample", f"--model_dir={model_dir}"])
-    assert process.returncode == 2
-    assert "no trained model" in error_line(process)
+    assert run_in_process(["--mode=sample", f"--model_dir={model_dir}"]) == 2
+    assert "no trained model" in one_error_line(capsys.readouterr().err)
     assert list(model_dir.iterdir()) == []
 
 
-def test_invalid_value_in_config(model_dir):
-    process = run_main([f"--gin_file={DURATION_RNN}",
-                        "--gin_param=Augmentation.transpose_semitones = -2",
-                        f"--model_dir={model_dir}"])
-    assert_failed_cleanly(process, model_dir, "Augmentation.transpose_semitones "
-                          "must be a whole number >= 0 and <= 24, got -2.")
+def test_invalid_value_in_config(model_dir, capsys):
+    args = [f"--gin_file={DURATION_RNN}",
+            "--gin_param=Augmentation.transpose_semitones = -2",
+            f"--model_dir={model_dir}"]
+    assert_fails_cleanly(args, model_dir, capsys,
+                         "Augmentation.transpose_semitones must be a whole "
+                         "number >= 0 and <= 24, got -2.")
 
 
 def test_a_diverging_run_stops_with_one_line_and_keeps_no_metrics(
         bach, tmp_path, capsys):
     del bach  # The corpus, parsed once into the private cache.
-    from helpers import one_error_line, run_in_process
     model_dir = tmp_path / "run"
     code = run_in_process([f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
                            "--gin_param=TrainConfig.learning_rate = 1e30",
@@ -105,7 +115,6 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_no_metrics(
 
 
 def test_a_binding_cannot_run_code(tmp_path, capsys):
-    from helpers import one_error_line, run_in_process
     marker = tmp_path / "ran"
     model_dir = tmp_path / "run"
     code = run_in_process([f"--gin_file={DURATION_RNN}",

@@ -3,17 +3,12 @@ training, best checkpoint, metrics, MIDI and WAV read back independently."""
 
 import json
 import re
-import signal
-import subprocess
-import sys
-import time
 import wave
 
 import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import REPO
 from helpers import DURATION_RNN, SMOKE, run_main
 from test_harmonize import assert_every_format
 
@@ -107,29 +102,4 @@ def latest_step(checkpoints):
                          state).group(1))
 
 
-def test_interrupted_run_resumes_from_the_saved_step(tmp_path):
-    model_dir = tmp_path / "run"
-    args = [f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
-            "--gin_param=TrainConfig.max_steps = 1000",
-            "--gin_param=TrainConfig.checkpoint_every_steps = 3",
-            "--mode=train", f"--model_dir={model_dir}"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polyframe.main", *args], cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    checkpoints = model_dir / "checkpoints"
-    while time.time() < deadline and not (checkpoints / "checkpoint").exists():
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    saved = latest_step(checkpoints)
-    assert saved >= 3
-
-    resumed = run_main(args[:2] + [
-        f"--gin_param=TrainConfig.max_steps = {saved + 4}",
-        "--gin_param=TrainConfig.checkpoint_every_steps = 0",
-        "--mode=train", f"--model_dir={model_dir}"])
-    assert resumed.returncode == 0, resumed.stderr[-5000:]
-    assert re.search(rf"resumed from .*ckpt-{saved} at step {saved}\b",
-                     resumed.stderr)
-    assert latest_step(checkpoints) == saved + 4
+# A run killed with SIGKILL and rerun: tests/test_crash_safety.py.

@@ -2,6 +2,7 @@
 entry point, built and installed by pip, and a module imported by a gin file.
 Neither touches `polyframe/`."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -10,6 +11,8 @@ import pytest
 
 from conftest import REPO
 from helpers import DURATION_RNN, SMOKE, error_line, run_in_process, run_main
+from polyframe import registries
+from polyframe.data.corpus import SPLITS
 
 CELL_MODULE = '''
 """An Elman RNN cell, shipped by a third-party package."""
@@ -185,3 +188,40 @@ def test_the_readme_model_plugin_trains_samples_and_harmonises(
     assert run_in_process(["--mode=harmonize", f"--model_dir={run}",
                            "--melody=G4:1 A4:1 B4:2", "--num_samples=1"]) == 0
     assert (run / "harmonized" / "harmonization_000.musicxml").exists()
+
+
+def test_the_readme_source_plugin_loads_and_trains(tmp_path, monkeypatch):
+    """The source in the README, copied out of it, feeds a training run."""
+    readme = (REPO / "README.md").read_text()
+    marker = '@SOURCES.register("quarter_text")'
+    code = (readme.split(marker)[0].rsplit("```python\n", 1)[1] + marker +
+            readme.split(marker)[1].split("```")[0])
+    (tmp_path / "readme_source.py").write_text(code)
+    pieces = tmp_path / "pieces"
+    pieces.mkdir()
+    chords = ["72 67 64 48", "74 67 62 55", "76 67 60 48", "74 65 59 55"]
+    for index in range(40):
+        lines = [chords[(index + step) % 4] for step in range(12 + index % 5)]
+        (pieces / f"{index:02d}.txt").write_text("\n".join(lines) + "\n")
+    (pieces / "broken.txt").write_text("72 67 64\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import readme_source
+    corpus = registries.SOURCES.get("quarter_text")(str(pieces)).load()
+    assert corpus.skipped == [("broken.txt", "every line needs 4 MIDI pitches")]
+    assert sum(len(corpus.split(name)) for name in SPLITS) == 40
+    first = readme_source.QuarterText(str(pieces)).load().train[0]
+    assert {note.instrument for note in first.notes} == {0, 1, 2, 3}
+
+    config = tmp_path / "mine.gin"
+    config.write_text(
+        "import readme_source\n"
+        f"include '{REPO / 'gin_configs' / 'duration_rnn.gin'}'\n"
+        "Experiment.source = @sources.quarter_text()\n"
+        f"sources.quarter_text.path = '{pieces}'\n")
+    run = tmp_path / "run"
+    assert run_in_process([f"--gin_file={config}",
+                           f"--gin_file={REPO / 'gin_configs' / 'smoke.gin'}",
+                           "--mode=train", f"--model_dir={run}"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["provenance"]["pieces"] == {
+        name: len(corpus.split(name)) for name in SPLITS}

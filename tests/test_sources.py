@@ -1,8 +1,11 @@
 """Corpus sources, their cache, and the voice selection policy, on real data."""
 
+import glob
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 
 import pytest
@@ -82,6 +85,24 @@ def test_bach_split_is_disjoint_deterministic_and_about_80_10_10(bach):
     assert 0.05 < len(ids["test"]) / total < 0.15
 
 
+# Every published number of the bundled corpus depends on exactly these
+# pieces in exactly these splits.
+PINNED_SPLIT = {
+    "train": (314, "e4a3a138c9a1d6ae43086e2d88ce4eb0"
+                   "83f97ef638b4f9bc07388992b97b1b5c"),
+    "valid": (40, "765124ac7bf841bebbcad26e8a9cb4ac"
+                  "e823b49430f553aff1aa7ad5edb3e26a"),
+    "test": (51, "76386206ff176553c9abf6836f959e35"
+                 "a035983c6a1d6eba637eada4fef3261a")}
+
+
+def test_bach_split_is_pinned(bach):
+    for name, (count, digest) in PINNED_SPLIT.items():
+        ids = sorted(_ids(bach.corpus.split(name)))
+        assert len(ids) == count, name
+        assert hashlib.sha256("\n".join(ids).encode()).hexdigest() == digest
+
+
 def test_bach_second_load_reads_only_the_cache(bach, caplog):
     mtime = os.stat(bach.manifest_path).st_mtime_ns
     caplog.set_level(logging.INFO, logger="absl")
@@ -107,22 +128,25 @@ def test_bach_cache_is_used_even_without_the_corpus(small_corpus, tmp_path):
     assert [s for s, _ in second.skipped] == ["bwv227.3"]
 
 
+def shard_of(source):
+    (shard,) = glob.glob(os.path.join(source.cache_path, "shard-*.tfrecord"))
+    return shard
+
+
 def test_bach_half_written_cache_is_not_trusted(small_corpus, tmp_path,
                                                 caplog):
     source = BachChorales(cache_dir=str(tmp_path / "cache"),
                           corpus_dir=str(small_corpus))
     source.load()
     manifest = os.path.join(source.cache_path, cache.MANIFEST_NAME)
-    records = os.path.join(source.cache_path, cache.RECORDS_NAME)
-    # A run killed before its manifest: records and a temporary, no manifest.
+    # What a build killed before its manifest would hold, had it been
+    # written in place: a cut shard and no manifest.
     os.remove(manifest)
-    with open(records, "r+b") as f:
+    with open(shard_of(source), "r+b") as f:
         f.truncate(100)
-    shutil.copy(records, os.path.join(source.cache_path,
-                                      ".sequences.tfrecord.x.tmp"))
     caplog.set_level(logging.INFO, logger="absl")
     corpus = source.load()
-    assert "Parsing" in caplog.text
+    assert "No complete cache" in caplog.text and "Parsing" in caplog.text
     assert os.path.exists(manifest)
     assert len(corpus.train + corpus.valid + corpus.test) == 3
 
@@ -132,19 +156,19 @@ def test_bach_cache_with_mismatched_records_or_key_is_rebuilt(
     source = BachChorales(cache_dir=str(tmp_path / "cache"),
                           corpus_dir=str(small_corpus))
     source.load()
-    records = os.path.join(source.cache_path, cache.RECORDS_NAME)
-    with open(records, "ab") as f:
+    with open(shard_of(source), "ab") as f:
         f.write(b"garbage")
     caplog.set_level(logging.INFO, logger="absl")
     source.load()
-    assert "does not match the manifest" in caplog.text
+    assert re.search(r"shard-00000-of-00001\.tfrecord is missing or does "
+                     r"not match the manifest", caplog.text)
 
     caplog.clear()
     other = tmp_path / "other"
     shutil.copytree(small_corpus, other)
     corpus = BachChorales(cache_dir=str(tmp_path / "cache"),
                           corpus_dir=str(other)).load()
-    assert "built for" in caplog.text and "Parsing" in caplog.text
+    assert "built for other inputs" in caplog.text and "Parsing" in caplog.text
     with open(os.path.join(source.cache_path, cache.MANIFEST_NAME)) as f:
         assert json.load(f)["key"]["corpus_dir"] == str(other)
     assert len(corpus.train + corpus.valid + corpus.test) == 3

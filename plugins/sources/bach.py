@@ -2,8 +2,8 @@
 
 The first `load` parses every `.mxl` file of the corpus folder in parallel
 worker processes (see `polyframe.data.ingest`), keeps the soprano, alto,
-tenor and bass (see `polyframe.data.voices`) and caches the cleaned pieces
-under `<cache_dir>/corpora/bach-v1/`. Later loads read only the cache.
+tenor and bass (the "strict" rule of `polyframe.data.voice_rules`) and caches the cleaned pieces
+under `<cache_dir>/corpora/bach-v2/`. Later loads read only the cache.
 Pieces are split into train/valid/test at load time by a hash of their id
 (the file name without extension, e.g. "bwv66.6"), so changing the split
 fractions never requires parsing again.
@@ -12,6 +12,7 @@ fractions never requires parsing again.
 import collections
 import glob
 import importlib.util
+import json
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -21,14 +22,17 @@ from note_seq.protobuf import music_pb2
 
 from polyframe import checks
 from polyframe.data import cache, ingest
-from polyframe.data.corpus import SPLITS, Corpus, split_of
+from polyframe.data.corpus import (Corpus, log_skipped, split_by_hash,
+                                   split_sizes)
 from polyframe.data.directory_source import check_path, check_split_fractions
-from polyframe.data.voice_rules import VoicedPiece
-from polyframe.data.voices import select_voices
+from polyframe.data.voice_rules import VoicedPiece, VoiceRule
 from polyframe.errors import UserFacingError
 from polyframe.registries import SOURCES
 
-CACHE_NAME = "bach-v1"
+CACHE_NAME = "bach-v2"
+REPORT_NAME = "report.json"
+# The chorales are voice separated: a piece whose voices are not is skipped.
+STRICT_VOICES = VoiceRule("strict")
 COLLECTION_NAME = "bach"
 
 
@@ -91,16 +95,23 @@ class BachChorales:
                 not exist or holds no `.mxl` files.
         """
         key = self._cache_key()
-        cached = cache.read(self.cache_path, key)
+        cached = cache.read_sharded(self.cache_path, key)
         if cached is not None:
             logging.info("Read %d Bach chorales from the cache in %s.",
                          len(cached.sequences), self.cache_path)
+            report = json.loads(cached.files[REPORT_NAME])
             sequences = cached.sequences
-            skipped, notes_dropped = cached.skipped, cached.notes_dropped
+            skipped = [tuple(item) for item in report["skipped"]]
+            notes_dropped = report["notes_dropped"]
         else:
             sequences, skipped, notes_dropped = self._parse_corpus()
-            cache.write(self.cache_path, key, sequences, skipped,
-                        notes_dropped)
+            with cache.ShardedCacheWriter(self.cache_path) as writer:
+                for sequence in sequences:
+                    writer.add(sequence.SerializeToString())
+                writer.add_file(REPORT_NAME, json.dumps(
+                    {"skipped": skipped, "notes_dropped": notes_dropped},
+                    indent=1, sort_keys=True).encode("utf-8"))
+                writer.commit(key)
             logging.info("Cached %d Bach chorales in %s.", len(sequences),
                          self.cache_path)
         return self._split(sequences, skipped, notes_dropped)
@@ -152,17 +163,13 @@ class BachChorales:
                skipped: List[Tuple[str, str]],
                notes_dropped: Dict[str, int]) -> Corpus:
         """Splits by piece id and logs what was kept and what was not."""
-        by_split = {name: [] for name in SPLITS}
-        for sequence in sequences:
-            by_split[split_of(sequence.id, self.fractions)].append(sequence)
-        sizes = ", ".join(f"{name} {len(by_split[name])}" for name in SPLITS)
+        by_split = split_by_hash(sequences, self.fractions)
         dropped = ", ".join(f"{count} {reason}"
                             for reason, count in sorted(notes_dropped.items()))
         logging.info("Bach chorales: %d kept (%s), %d skipped; notes dropped: "
-                     "%s.", len(sequences), sizes, len(skipped), dropped or
-                     "none")
-        for piece_id, reason in skipped:
-            logging.info("Skipped %s: %s", piece_id, reason)
+                     "%s.", len(sequences), split_sizes(by_split),
+                     len(skipped), dropped or "none")
+        log_skipped(skipped)
         return Corpus(**by_split, skipped=list(skipped),
                       notes_dropped=dict(notes_dropped))
 
@@ -181,9 +188,8 @@ def _parse_chorale(path: str, data: bytes) -> VoicedPiece:
     """Parses one chorale and keeps its soprano, alto, tenor and bass.
 
     Runs in parsing workers (see `polyframe.data.ingest`), which skip the
-    chorale, with the reason, if the reader or `select_voices` rejects it.
+    chorale, with the reason, if the reader or the voice rule rejects it.
     """
     del data  # The reader opens the file by name (it decides how to unzip).
     score = musicxml_reader.musicxml_file_to_sequence_proto(path)
-    voices, dropped = select_voices(score)
-    return VoicedPiece(voices, dropped, {})
+    return STRICT_VOICES.apply(score)

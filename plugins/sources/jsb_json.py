@@ -45,7 +45,7 @@ from absl import logging
 from note_seq.protobuf import music_pb2
 
 from polyframe import checks
-from polyframe.data.corpus import SPLITS, Corpus
+from polyframe.data.corpus import SPLITS, Corpus, log_skipped, split_sizes
 from polyframe.data.directory_source import check_path
 from polyframe.data.timing import quarters_to_seconds
 from polyframe.errors import UserFacingError
@@ -147,21 +147,18 @@ class JSBChoralesJSON:
                     continue
                 by_split[split].append(sequence)
 
-        sizes = ", ".join(f"{split} {len(by_split[split])}"
-                          for split in SPLITS)
         logging.info("%s: %s layout at %d steps per quarter; %d pieces kept "
                      "(%s), %d skipped.", self.path, layout,
                      self.steps_per_quarter,
-                     sum(len(p) for p in by_split.values()), sizes,
-                     len(skipped))
+                     sum(len(p) for p in by_split.values()),
+                     split_sizes(by_split), len(skipped))
         if crowded_steps:
             logging.info("%s: %d steps held more than %d pitches; the %d "
                          "pitches below each step's %d highest were "
                          "dropped.", self.path, crowded_steps,
                          self.num_voices, dropped[DROPPED_CROWDED],
                          self.num_voices)
-        for piece_id, reason in skipped:
-            logging.info("Skipped %s: %s", piece_id, reason)
+        log_skipped(skipped)
         return Corpus(**by_split, skipped=skipped, notes_dropped=dict(dropped))
 
     def _fail(self, message: str) -> UserFacingError:

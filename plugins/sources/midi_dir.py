@@ -19,13 +19,16 @@ later track, where pretty_midi would ignore them, so they are moved to the
 first track before parsing.
 
 Skipped files (reasons in `report.json`): empty, not MIDI (no "MThd"
-header), corrupt or truncated, no notes, only drum notes, voices not found,
-or a voice left without notes.
+header), corrupt or truncated (also: a time division of 0 ticks, or an event
+more than `MAX_TICKS` ticks in), SMPTE timing (unsupported), no notes, only
+drum notes, voices not found, a voice left without notes, implausibly long,
+and the limits of every folder source (too large, too slow to parse).
 """
 
+import contextlib
 import functools
 import io
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import mido
 from note_seq import midi_io
@@ -39,6 +42,11 @@ from polyframe.data.voice_rules import VoicedPiece, VoiceRule
 from polyframe.registries import SOURCES
 
 TIMING_EVENTS = ("set_tempo", "time_signature", "key_signature")
+# pretty_midi allocates an array of one float per tick up to the last event,
+# and note_seq lifts pretty_midi's own bound (1e7) to 1e10 ticks, so a single
+# delta time of 0x0FFFFFFF would cost 2 GiB and more. 1e7 ticks are almost
+# three hours at 480 ticks per quarter and 120 qpm.
+MAX_TICKS = 10_000_000
 
 
 @SOURCES.register("midi_dir")
@@ -77,21 +85,58 @@ def parse_midi(path: str, data: bytes, rule: VoiceRule) -> VoicedPiece:
         raise UnusableFileError(
             skip_reasons.NOT_MIDI,
             f"it starts with {data[:4]!r}, not a MIDI header (b'MThd')")
-    try:
+    with _errors_as_corrupt_midi():
         midi = mido.MidiFile(file=io.BytesIO(data))
+    _check_time_base(midi)
+    with _errors_as_corrupt_midi():
         _move_timing_to_first_track(midi)
         sequence = midi_io.midi_to_note_sequence(
             pretty_midi.PrettyMIDI(mido_object=midi))
+    return rule.apply(_instruments_as_parts(sequence), "instrument")
+
+
+@contextlib.contextmanager
+def _errors_as_corrupt_midi() -> Iterator[None]:
+    """Turns what mido and pretty_midi raise into `CORRUPT_MIDI` skips.
+
+    They reject malformed data with many error types (ValueError, KeyError,
+    OSError, ...), all meaning a broken file.
+    """
+    try:
+        yield
     except EOFError:
         raise UnusableFileError(
             skip_reasons.CORRUPT_MIDI,
             "the file ends in the middle of a chunk (truncated)") from None
     except Exception as error:  # pylint: disable=broad-except
-        # mido and pretty_midi reject malformed data with many error types
-        # (ValueError, KeyError, OSError, ...), all meaning a broken file.
         raise UnusableFileError(skip_reasons.CORRUPT_MIDI,
                                 ingest.describe_error(error)) from None
-    return rule.apply(_instruments_as_parts(sequence), "instrument")
+
+
+def _check_time_base(midi: mido.MidiFile) -> None:
+    """Refuses time divisions and tick counts that pretty_midi mishandles.
+
+    Raises:
+        UnusableFileError: for SMPTE timing (unsupported), a division of 0
+            ticks per quarter, or an event beyond `MAX_TICKS` (corrupt).
+    """
+    division = midi.ticks_per_beat
+    if division < 0:
+        raise UnusableFileError(
+            skip_reasons.UNSUPPORTED,
+            f"SMPTE timing ({-(division >> 8)} frames per second, "
+            f"{division & 0xFF} ticks per frame) instead of ticks per quarter "
+            "note")
+    if division == 0:
+        raise UnusableFileError(skip_reasons.CORRUPT_MIDI,
+                                "a time division of 0 ticks per quarter note")
+    last = max((sum(message.time for message in track)
+                for track in midi.tracks), default=0)
+    if last > MAX_TICKS:
+        raise UnusableFileError(
+            skip_reasons.CORRUPT_MIDI,
+            f"an event lies {last:,} ticks in, beyond {MAX_TICKS:,} ticks "
+            f"({last / division:,.0f} quarter notes): a corrupt delta time")
 
 
 def _move_timing_to_first_track(midi: mido.MidiFile) -> None:

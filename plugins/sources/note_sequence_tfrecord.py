@@ -1,8 +1,8 @@
 """NoteSequences from TFRecord files, Magenta's corpus format.
 
 `path` is one file, a glob of shards ("data/train-*.tfrecord"), or a list of
-files and globs. Each piece goes through
-`polyframe.data.voices.select_voices`: parts named Soprano, Alto, Tenor and
+files and globs. Each piece goes through the "strict" voice rule
+(`polyframe.data.voice_rules`): parts named Soprano, Alto, Tenor and
 Bass are picked by name, and sequences without part names whose notes are
 already voice-separated (instruments, or parts, numbered 0..num_voices-1)
 are taken as they are. Pieces are split by a hash of `sequence.id`, else
@@ -19,10 +19,10 @@ import tensorflow as tf
 
 from polyframe import checks
 from polyframe.data import cache
-from polyframe.data.corpus import (SPLITS, Corpus, UnusableSequenceError,
-                                   split_of)
+from polyframe.data.corpus import (Corpus, UnusableSequenceError,
+                                   log_skipped, split_by_hash, split_sizes)
 from polyframe.data.directory_source import check_path, check_split_fractions
-from polyframe.data.voices import select_voices
+from polyframe.data.voice_rules import VoiceRule
 from polyframe.errors import UserFacingError
 from polyframe.registries import SOURCES
 
@@ -56,6 +56,7 @@ class NoteSequenceTFRecord:
         self.path = path
         self.fractions = fractions
         self.num_voices = num_voices
+        self._voices = VoiceRule("strict", num_voices)
 
     def load(self) -> Corpus:
         """Returns the pieces of every matching file, split by id.
@@ -65,8 +66,7 @@ class NoteSequenceTFRecord:
                 TFRecord of NoteSequences.
         """
         files = self._files()
-        by_split = {name: [] for name in SPLITS}
-        skipped = []
+        kept, skipped = [], []
         notes_dropped = collections.Counter()
         for file in files:
             name = os.path.basename(file)
@@ -74,20 +74,18 @@ class NoteSequenceTFRecord:
                 piece_id = (sequence.id or sequence.filename or
                             f"{name}:{index}")
                 try:
-                    voices, dropped = select_voices(sequence, self.num_voices)
+                    piece = self._voices.apply(sequence)
                 except UnusableSequenceError as e:
                     skipped.append((piece_id, str(e)))
                     continue
-                voices.id = piece_id
-                notes_dropped.update(dropped)
-                by_split[split_of(piece_id, self.fractions)].append(voices)
-
-        sizes = ", ".join(f"{name} {len(by_split[name])}" for name in SPLITS)
-        kept = sum(len(pieces) for pieces in by_split.values())
+                piece.sequence.id = piece_id
+                notes_dropped.update(piece.notes_dropped)
+                kept.append(piece.sequence)
+        by_split = split_by_hash(kept, self.fractions)
         logging.info("%s: %d pieces kept (%s) from %d file(s), %d skipped.",
-                     self.path, kept, sizes, len(files), len(skipped))
-        for piece_id, reason in skipped:
-            logging.info("Skipped %s: %s", piece_id, reason)
+                     self.path, len(kept), split_sizes(by_split), len(files),
+                     len(skipped))
+        log_skipped(skipped)
         return Corpus(**by_split, skipped=skipped,
                       notes_dropped=dict(notes_dropped))
 

@@ -1,36 +1,28 @@
-"""NoteSequence TFRecords, and the on-disk caches of cleaned corpora.
+"""The one on-disk store for everything polyframe caches, and NoteSequence
+TFRecords.
 
 A TFRecord of serialized `NoteSequence` protos is Magenta's corpus format;
-sources read it and the caches store cleaned pieces in it. There are two
-layouts.
+sources read it (`read_note_sequences`).
 
-A single-file cache (`read`, `write`; small corpora such as the Bach
-chorales) is a directory holding two files:
+Every cache (a parsed corpus, the encoded splits of a run) is a directory
+written by `ShardedCacheWriter` and read by `read_sharded`: TFRecord shards
+`shard-00000-of-00012.tfrecord` of at most `shard_size` records each,
+written as records arrive, any files that belong with them (a report, an
+encoder's state), and `manifest.json`, which lists every shard and file with
+its SHA-256 and the key the cache was built for (everything it depends on).
 
-* `sequences.tfrecord`: the cleaned pieces.
-* `manifest.json`: the format version, the key the cache was built for (what
-  it depends on, e.g. the corpus folder and parser version), the SHA-256 and
-  count of the records, and what was skipped or dropped while building.
-
-Every file is written under a temporary name in the same directory and moved
-into place with `os.replace`, the manifest last, after the old manifest was
-removed. So a run killed at any point leaves either no manifest or one that
-does not match the records, and `read` trusts a cache only if its manifest
-exists, has this format version and key, and matches the records.
-
-A sharded cache (`ShardedCacheWriter`, `read_sharded`; corpora of any size)
-is a directory of `shard-00000-of-00012.tfrecord` files of at most
-`shard_size` records each, written as records arrive, plus any files that
-belong with them (e.g. a report) and `manifest.json`, which lists every
-shard and file with its SHA-256. The whole directory is built under a
-temporary name beside its final place, the manifest last, and only then
-renamed into place (the old one first moved aside). A killed run leaves a
-temporary directory that no reader looks at (writers remove it once it is an
-hour old), or no directory at all; `read_sharded` trusts a directory only if
-its manifest has this format version and key and every listed file matches.
+Kills and concurrent runs. The whole directory is built under a temporary
+name beside its final place, the manifest last, and only then renamed into
+place. A killed run leaves a temporary directory that no reader looks at
+(writers remove it once it is an hour old), or no directory at all;
+`read_sharded` trusts a directory only if its manifest has this format
+version and key and every listed file matches. Two runs that build the same
+cache at once both finish: the first to publish wins, the second keeps the
+valid cache it finds in place and discards its own copy, and a reader whose
+directory is replaced under it reads it as missing (and builds its own)
+rather than failing.
 """
 
-import contextlib
 import dataclasses
 import datetime
 import glob
@@ -41,7 +33,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from absl import logging
 from google.protobuf import message
@@ -51,31 +43,12 @@ import platformdirs
 from polyframe.errors import UserFacingError
 
 CACHE_DIR_ENV = "POLYFRAME_CACHE_DIR"
-FORMAT_VERSION = 1
-RECORDS_NAME = "sequences.tfrecord"
 MANIFEST_NAME = "manifest.json"
 _TEMP_SUFFIX = ".tmp"
 _STALE_TEMP_SECONDS = 3600
 SHARDED_FORMAT_VERSION = 1
 SHARD_NAME = "shard-{index:05d}-of-{count:05d}.tfrecord"
 _OLD_SUFFIX = ".old"
-
-
-@dataclasses.dataclass
-class CachedCorpus:
-    """What a valid cache holds.
-
-    Attributes:
-        sequences: The cached pieces, in the order they were written.
-        skipped: `(piece id, reason)` of the pieces left out when building.
-        notes_dropped: Counts of notes dropped inside cached pieces, by reason.
-        manifest: The whole manifest, for logging.
-    """
-
-    sequences: List[music_pb2.NoteSequence]
-    skipped: List[Tuple[str, str]]
-    notes_dropped: Dict[str, int]
-    manifest: Dict[str, Any]
 
 
 def _tensorflow():
@@ -91,19 +64,25 @@ def _tensorflow():
 
 @dataclasses.dataclass
 class ShardedCache:
-    """What a valid sharded cache holds.
+    """What a valid cache holds.
 
     Attributes:
         directory: Where it was read from.
-        sequences: Every record of every shard, in the order written.
+        records: Every record of every shard, in the order written, parsed
+            by the reader's `parse` (NoteSequences by default).
         files: The contents of the other files the manifest lists, by name.
         manifest: The whole manifest.
     """
 
     directory: str
-    sequences: List[music_pb2.NoteSequence]
+    records: List[Any]
     files: Dict[str, bytes]
     manifest: Dict[str, Any]
+
+    @property
+    def sequences(self) -> List[music_pb2.NoteSequence]:
+        """The records of a cache of NoteSequences."""
+        return self.records
 
 
 def resolve_cache_dir(cache_dir: Optional[str] = None) -> str:
@@ -170,139 +149,27 @@ def _corrupt(path: str, number: int, detail: str) -> UserFacingError:
         f"is corrupt ({first_line}); re-create or remove the file.")
 
 
-def _load_manifest(directory: str) -> Optional[Dict[str, Any]]:
-    """Returns the parsed manifest of `directory`, or None (and logs why)."""
+def _load_manifest(directory: str,
+                   quiet: bool = False) -> Optional[Dict[str, Any]]:
+    """Returns the parsed manifest of `directory`, or None (and logs why,
+    unless `quiet`)."""
     try:
         with open(os.path.join(directory, MANIFEST_NAME),
                   encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
-        logging.info("No complete cache in %s.", directory)
+        if not quiet:
+            logging.info("No complete cache in %s.", directory)
     except (OSError, ValueError) as e:
-        logging.info("Ignoring cache in %s: unreadable manifest (%s).",
-                     directory, e)
-    return None
-
-
-def read(directory: str, key: Dict[str, Any]) -> Optional[CachedCorpus]:
-    """Returns the cache in `directory` if it is valid for `key`, else None.
-
-    Why a cache is not used is logged, so a rebuild is never a mystery.
-    """
-    records_path = os.path.join(directory, RECORDS_NAME)
-    manifest = _load_manifest(directory)
-    if manifest is None:
-        return None
-    problem = _manifest_problem(manifest, key, records_path)
-    if problem:
-        logging.info("Ignoring cache in %s: %s.", directory, problem)
-        return None
-    sequences = list(read_note_sequences(records_path))
-    if len(sequences) != manifest["num_sequences"]:
-        logging.info("Ignoring cache in %s: %d records, manifest says %d.",
-                     directory, len(sequences), manifest["num_sequences"])
-        return None
-    return CachedCorpus(
-        sequences=sequences,
-        skipped=[tuple(item) for item in manifest["skipped"]],
-        notes_dropped=dict(manifest["notes_dropped"]),
-        manifest=manifest)
-
-
-def write(directory: str, key: Dict[str, Any],
-          sequences: List[music_pb2.NoteSequence],
-          skipped: List[Tuple[str, str]], notes_dropped: Dict[str, int]) -> None:
-    """Atomically replaces the cache in `directory` (see the module docstring).
-
-    Args:
-        directory: The cache directory; created if missing.
-        key: JSON-serialisable description of everything the cache depends
-            on; `read` must be given an equal key to trust the cache.
-        sequences: The pieces to cache.
-        skipped: `(piece id, reason)` of pieces left out.
-        notes_dropped: Counts of notes dropped inside `sequences`, by reason.
-    """
-    os.makedirs(directory, exist_ok=True)
-    _remove_stale_temporaries(directory)
-    manifest_path = os.path.join(directory, MANIFEST_NAME)
-    records_path = os.path.join(directory, RECORDS_NAME)
-    # The old manifest must not vouch for the records about to replace it.
-    if os.path.exists(manifest_path):
-        os.remove(manifest_path)
-
-    with _temporary(directory, RECORDS_NAME) as temp_records:
-        write_note_sequences(temp_records, sequences)
-        _fsync(temp_records)
-        digest = _sha256(temp_records)
-        os.replace(temp_records, records_path)
-
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "key": key,
-        "records": RECORDS_NAME,
-        "num_sequences": len(sequences),
-        "records_sha256": digest,
-        "num_skipped": len(skipped),
-        "skipped": [list(item) for item in skipped],
-        "notes_dropped": dict(notes_dropped),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-    }
-    with _temporary(directory, MANIFEST_NAME) as temp_manifest:
-        with open(temp_manifest, "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2, sort_keys=True)
-            f.write("\n")
-        _fsync(temp_manifest)
-        os.replace(temp_manifest, manifest_path)
-
-
-def _manifest_problem(manifest: Any, key: Dict[str, Any],
-                      records_path: str) -> Optional[str]:
-    """Returns why the manifest cannot be trusted, or None if it can."""
-    if not isinstance(manifest, dict):
-        return "manifest is not a JSON object"
-    if manifest.get("format_version") != FORMAT_VERSION:
-        return (f"format version {manifest.get('format_version')}, this "
-                f"version of polyframe reads {FORMAT_VERSION}")
-    if manifest.get("key") != _as_json(key):
-        return f"built for {manifest.get('key')}, need {key}"
-    for field in ("num_sequences", "records_sha256", "skipped",
-                  "notes_dropped"):
-        if field not in manifest:
-            return f"manifest lacks {field!r}"
-    if not os.path.exists(records_path):
-        return f"{RECORDS_NAME} is missing"
-    if _sha256(records_path) != manifest["records_sha256"]:
-        return f"{RECORDS_NAME} does not match the manifest"
+        if not quiet:
+            logging.info("Ignoring cache in %s: unreadable manifest (%s).",
+                         directory, e)
     return None
 
 
 def _as_json(value: Any) -> Any:
     """Returns `value` as it reads back from JSON (tuples become lists)."""
     return json.loads(json.dumps(value))
-
-
-@contextlib.contextmanager
-def _temporary(directory: str, name: str) -> Iterator[str]:
-    """Yields a temporary path next to `name`, removed unless moved away."""
-    fd, path = tempfile.mkstemp(
-        dir=directory, prefix=f".{name}.", suffix=_TEMP_SUFFIX)
-    os.close(fd)
-    try:
-        yield path
-    finally:
-        if os.path.exists(path):
-            os.remove(path)
-
-
-def _remove_stale_temporaries(directory: str) -> None:
-    """Removes temporaries that a killed run left behind long ago."""
-    cutoff = time.time() - _STALE_TEMP_SECONDS
-    for path in glob.glob(os.path.join(directory, f".*{_TEMP_SUFFIX}")):
-        try:
-            if os.path.getmtime(path) < cutoff:
-                os.remove(path)
-        except OSError:
-            pass  # Another run removed or replaced it meanwhile.
 
 
 def _fsync(path: str) -> None:
@@ -329,13 +196,18 @@ class ShardedCacheWriter:
     Args:
         directory: Where the finished cache goes; its parent is created.
         shard_size: Most records per shard.
+        parse: Turns one record back into what it stores (used to check
+            the cache by reading it back before it is published).
     """
 
-    def __init__(self, directory: str, shard_size: int = 1000):
+    def __init__(self, directory: str, shard_size: int = 1000,
+                 parse: Callable[[bytes], Any] = (
+                     music_pb2.NoteSequence.FromString)):
         if shard_size < 1:
             raise ValueError(f"shard_size must be positive, not {shard_size}")
         self.directory = os.path.abspath(directory)
         self._shard_size = shard_size
+        self._parse = parse
         parent, name = os.path.split(self.directory)
         os.makedirs(parent, exist_ok=True)
         _remove_stale_builds(self.directory)
@@ -372,7 +244,8 @@ class ShardedCacheWriter:
 
     def commit(self, key: Dict[str, Any]) -> ShardedCache:
         """Writes the manifest, checks the cache by reading it, and moves it
-        into place (replacing an older one).
+        into place (replacing an older one, unless another run has just put
+        a valid cache for the same key there).
 
         Args:
             key: JSON-serialisable description of everything the cache
@@ -407,11 +280,11 @@ class ShardedCacheWriter:
                       (json.dumps(manifest, indent=1, sort_keys=True) +
                        "\n").encode("utf-8"))
         _fsync_directory(self._temp)
-        cached = read_sharded(self._temp, key)
+        cached = read_sharded(self._temp, key, parse=self._parse)
         if cached is None:
             raise RuntimeError(f"the cache just built in {self._temp} does "
                                "not read back; see the log above")
-        self._publish()
+        self._publish(key)
         cached.directory = self.directory
         return cached
 
@@ -423,8 +296,15 @@ class ShardedCacheWriter:
             self._writer.close()
             self._writer = None
 
-    def _publish(self) -> None:
-        """Swaps the finished build in for the old cache."""
+    def _publish(self, key: Dict[str, Any]) -> None:
+        """Swaps the finished build in for the old cache, unless the cache
+        in place is already a valid one for `key` (another run built the
+        same cache at the same time and published first)."""
+        if (_load_manifest(self.directory, quiet=True) is not None and
+                _problem(self.directory, key) is None):
+            logging.info("Keeping the cache that another run just put in "
+                         "%s.", self.directory)
+            return
         parent, name = os.path.split(self.directory)
         old = os.path.join(parent, f".{name}.{uuid.uuid4().hex}{_OLD_SUFFIX}")
         try:
@@ -444,47 +324,71 @@ class ShardedCacheWriter:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def read_sharded(directory: str,
-                 key: Dict[str, Any]) -> Optional[ShardedCache]:
-    """Returns the sharded cache in `directory` if it is valid for `key`.
+def read_sharded(directory: str, key: Dict[str, Any],
+                 parse: Callable[[bytes], Any] = (
+                     music_pb2.NoteSequence.FromString)
+                 ) -> Optional[ShardedCache]:
+    """Returns the cache in `directory` if it is valid for `key`.
 
     Why a cache is not used is logged, so a rebuild is never a mystery.
 
+    Args:
+        directory: The cache's directory.
+        key: What the cache must have been built for.
+        parse: Turns one record into what the cache stores.
+
     Returns:
         The cache, or None if there is none, it was built for another key,
-        or any listed file is missing or does not match the manifest.
+        any listed file is missing or does not match the manifest, or the
+        directory changed while it was read (another run replaced it).
     """
     manifest = _load_manifest(directory)
     if manifest is None:
         return None
+    try:
+        problem = _problem(directory, key, manifest)
+        if problem:
+            logging.info("Ignoring cache in %s: %s.", directory, problem)
+            return None
+        files = {name: _read_bytes(os.path.join(directory, name))
+                 for name in manifest["files"]}
+        records = []
+        for shard in manifest["shards"]:
+            path = os.path.join(directory, shard["name"])
+            records.extend(parse(record.numpy()) for record in
+                           _tensorflow().data.TFRecordDataset(path))
+    except (OSError, _tensorflow().errors.OpError, message.DecodeError) as e:
+        logging.info("Ignoring cache in %s: it changed while being read "
+                     "(%s).", directory, str(e).splitlines()[0])
+        return None
+    if len(records) != manifest["num_records"] or None in files.values():
+        logging.info("Ignoring cache in %s: it changed while being read.",
+                     directory)
+        return None
+    return ShardedCache(directory=directory, records=records, files=files,
+                        manifest=manifest)
+
+
+def _problem(directory: str, key: Dict[str, Any],
+             manifest: Optional[Dict[str, Any]] = None) -> Optional[str]:
+    """Why the cache in `directory` cannot be trusted for `key`, or None:
+    its manifest (read unless given) and every file it lists are checked."""
+    if manifest is None:
+        manifest = _load_manifest(directory, quiet=True)
+        if manifest is None:
+            return "no manifest"
     problem = _sharded_manifest_problem(manifest, key)
     if problem:
-        logging.info("Ignoring cache in %s: %s.", directory, problem)
-        return None
-    files = {}
+        return problem
     for name, digest in manifest["files"].items():
         data = _read_bytes(os.path.join(directory, name))
         if data is None or hashlib.sha256(data).hexdigest() != digest:
-            logging.info("Ignoring cache in %s: %s is missing or does not "
-                         "match the manifest.", directory, name)
-            return None
-        files[name] = data
-    sequences = []
+            return f"{name} is missing or does not match the manifest"
     for shard in manifest["shards"]:
         path = os.path.join(directory, shard["name"])
         if not os.path.exists(path) or _sha256(path) != shard["sha256"]:
-            logging.info("Ignoring cache in %s: %s is missing or does not "
-                         "match the manifest.", directory, shard["name"])
-            return None
-        records = list(read_note_sequences(path))
-        if len(records) != shard["num_records"]:
-            logging.info("Ignoring cache in %s: %s has %d records, the "
-                         "manifest says %d.", directory, shard["name"],
-                         len(records), shard["num_records"])
-            return None
-        sequences.extend(records)
-    return ShardedCache(directory=directory, sequences=sequences,
-                        files=files, manifest=manifest)
+            return f"{shard['name']} is missing or does not match the manifest"
+    return None
 
 
 def _sharded_manifest_problem(manifest: Any,
@@ -495,7 +399,7 @@ def _sharded_manifest_problem(manifest: Any,
     if manifest.get("format_version") != SHARDED_FORMAT_VERSION:
         return (f"format version {manifest.get('format_version')}, this "
                 f"version of polyframe reads {SHARDED_FORMAT_VERSION}")
-    for field in ("key", "shards", "files"):
+    for field in ("key", "shards", "files", "num_records"):
         if field not in manifest:
             return f"manifest lacks {field!r}"
     expected = _as_json(key)

@@ -4,12 +4,18 @@ A source reads music from somewhere (a bundled corpus, a TFRecord, a folder),
 keeps what it can use and says why it dropped the rest. Voices are stored in
 `NoteSequence.notes[].instrument` as 0..num_voices-1, highest voice first
 (soprano = 0), so encoders never have to guess which note belongs to whom.
+
+A source that does not ship its own split splits its pieces with
+`split_by_hash`, and every source logs its splits and skipped pieces with
+`split_sizes` and `log_skipped`.
 """
 
 import dataclasses
 import hashlib
-from typing import Dict, List, Tuple
+from typing import (Dict, Iterable, List, Mapping, Optional, Sequence, Sized,
+                    Tuple)
 
+from absl import logging
 from note_seq.protobuf import music_pb2
 
 from polyframe.errors import UserFacingError
@@ -79,3 +85,32 @@ def split_of(piece_id: str, fractions: SplitFractions) -> str:
     if position < fractions.valid + fractions.test:
         return "test"
     return "train"
+
+
+def split_by_hash(pieces: Iterable[music_pb2.NoteSequence],
+                  fractions: SplitFractions
+                  ) -> Dict[str, List[music_pb2.NoteSequence]]:
+    """The pieces by split (`split_of` their ids), in their given order."""
+    by_split: Dict[str, List[music_pb2.NoteSequence]] = {
+        name: [] for name in SPLITS}
+    for piece in pieces:
+        by_split[split_of(piece.id, fractions)].append(piece)
+    return by_split
+
+
+def split_sizes(by_split: Mapping[str, Sized]) -> str:
+    """"train 314, valid 40, test 51": the size of every split, for logs."""
+    return ", ".join(f"{name} {len(by_split[name])}" for name in SPLITS)
+
+
+def log_skipped(skipped: Sequence[Tuple[str, str]],
+                limit: Optional[int] = None,
+                listed_in: Optional[str] = None) -> None:
+    """Logs "Skipped <piece>: <reason>" for the first `limit` (None: all)
+    skipped pieces, and where the rest are listed."""
+    shown = skipped if limit is None else skipped[:limit]
+    for piece_id, reason in shown:
+        logging.info("Skipped %s: %s", piece_id, reason)
+    if len(skipped) > len(shown):
+        logging.info("... and %d more skipped files, listed in %s.",
+                     len(skipped) - len(shown), listed_in)

@@ -7,6 +7,11 @@ parallel into a cache under `<cache_dir>/corpora/`, splits the pieces and
 logs what was kept and what was not (each skipped file with its reason is in
 the cache's `report.json`, whose path is logged).
 
+Limits. Folders gathered from anywhere hold broken and hostile files, so
+each file is parsed within limits (`ingest.FileLimits`): files larger than
+`max_file_mb` are not read, and a parse running longer than
+`parse_timeout_s` is stopped. Either skips just that file, with its reason.
+
 Splits. A piece's id is its path relative to the folder, e.g.
 "bach/bwv66.6.mid". When every kept file lies under a top-level folder named
 train, valid (or validation) or test, the corpus ships its own split and
@@ -25,7 +30,8 @@ from note_seq.protobuf import music_pb2
 
 from polyframe import checks
 from polyframe.data import cache, ingest
-from polyframe.data.corpus import SPLITS, Corpus, SplitFractions, split_of
+from polyframe.data.corpus import (SPLITS, Corpus, SplitFractions,
+                                   log_skipped, split_by_hash, split_sizes)
 from polyframe.data.voice_rules import RULES, VoiceRule
 from polyframe.errors import UserFacingError
 
@@ -33,6 +39,7 @@ FOLDER_SPLITS = {"train": "train", "valid": "valid", "validation": "valid",
                  "test": "test"}
 # Skipped files named one by one in the log; the report has them all.
 LOGGED_SKIPS = 20
+BYTES_PER_MB = 1 << 20
 
 
 class DirectorySource(abc.ABC):
@@ -41,7 +48,8 @@ class DirectorySource(abc.ABC):
     Args:
         path: The folder.
         voices: How instruments or parts become voices: "auto", "satb",
-            "top_n" or "split" (see `polyframe.data.voice_rules`).
+            "top_n", "split" or "strict" (see
+            `polyframe.data.voice_rules`).
         num_voices: Voices per piece.
         voice_names: Names of the voices, highest first, matched against
             part names; None: soprano, alto, tenor, bass for 4 voices.
@@ -55,6 +63,14 @@ class DirectorySource(abc.ABC):
         shard_size: Most pieces per cached TFRecord shard.
         cache_dir: Where to cache parsed pieces. None: the environment
             variable POLYFRAME_CACHE_DIR, else the user's cache folder.
+        parse_timeout_s: Longest one file's parse may run, in seconds; a
+            slower file is skipped ("took too long to parse"). None: no
+            limit. Real scores parse in well under a second, hostile files
+            can take hours.
+        max_file_mb: Largest file read, in MiB (for `.mxl`, also the
+            unpacked size); larger ones are skipped ("file too large").
+            None: no limit. Parsing holds several times a file's size in
+            memory, per worker.
 
     Raises:
         checks.ConfigurationError: if an option has the wrong type or lies
@@ -78,7 +94,9 @@ class DirectorySource(abc.ABC):
                  test_fraction: float = 0.1,
                  num_workers: Optional[int] = None,
                  shard_size: int = 1000,
-                 cache_dir: Optional[str] = None):
+                 cache_dir: Optional[str] = None,
+                 parse_timeout_s: Optional[float] = 60.0,
+                 max_file_mb: Optional[float] = 64.0):
         owner = f"sources.{self.name}"
         path = check_path(owner, "path", path, optional=True)
         checks.choice(owner, "voices", voices, RULES)
@@ -93,6 +111,10 @@ class DirectorySource(abc.ABC):
                                      minimum=1, optional=True)
         shard_size = checks.integer(owner, "shard_size", shard_size, minimum=1)
         cache_dir = check_path(owner, "cache_dir", cache_dir, optional=True)
+        parse_timeout_s = checks.real(owner, "parse_timeout_s",
+                                      parse_timeout_s, above=0, optional=True)
+        max_file_mb = checks.real(owner, "max_file_mb", max_file_mb, above=0,
+                                  optional=True)
         self.path = path
         self.rule = VoiceRule(voices, num_voices, voice_names or None,
                               min_pitch, max_pitch)
@@ -100,6 +122,12 @@ class DirectorySource(abc.ABC):
         self.num_workers = num_workers
         self.shard_size = shard_size
         self.cache_dir = os.path.abspath(cache.resolve_cache_dir(cache_dir))
+        self.parse_timeout_s = parse_timeout_s
+        self.max_file_mb = max_file_mb
+        self.limits = ingest.FileLimits(
+            seconds=parse_timeout_s,
+            max_bytes=None if max_file_mb is None else
+            max(1, int(max_file_mb * BYTES_PER_MB)))
 
     @abc.abstractmethod
     def parser(self) -> ingest.ParseFunction:
@@ -112,7 +140,9 @@ class DirectorySource(abc.ABC):
     def settings(self) -> Dict[str, Any]:
         """Returns what changes the parsed pieces, for the cache key."""
         return {"voices": self.rule.settings(),
-                "extensions": list(self.extensions)}
+                "extensions": list(self.extensions),
+                "limits": {"parse_timeout_s": self.parse_timeout_s,
+                           "max_file_mb": self.max_file_mb}}
 
     @property
     def root(self) -> str:
@@ -156,7 +186,7 @@ class DirectorySource(abc.ABC):
         ingested = ingest.ingest(
             self.parser(), self.name, root, paths, self.settings(),
             self.versions(), self.cache_path, self.num_workers,
-            self.shard_size)
+            self.shard_size, self.limits)
         report = ingested.report
         if not ingested.sequences:
             raise UserFacingError(
@@ -179,15 +209,14 @@ class DirectorySource(abc.ABC):
             for piece, folder in zip(sequences, folders):
                 by_split[FOLDER_SPLITS[folder]].append(piece)
             return by_split, "by its train/valid/test folders"
-        for piece in sequences:
-            by_split[split_of(piece.id, self.fractions)].append(piece)
-        return by_split, "by a hash of each path"
+        return (split_by_hash(sequences, self.fractions),
+                "by a hash of each path")
 
     def _log(self, root: str, ingested: ingest.Ingested,
              by_split: Dict[str, List[music_pb2.NoteSequence]],
              how: str) -> None:
         report = ingested.report
-        sizes = ", ".join(f"{name} {len(by_split[name])}" for name in SPLITS)
+        sizes = split_sizes(by_split)
         obtained = ("read from the cache" if ingested.from_cache else
                     f"parsed with {ingested.num_workers} worker(s)")
         logging.info(
@@ -200,12 +229,8 @@ class DirectorySource(abc.ABC):
             ingest.summarize(report["notes_dropped"]),
             ingest.summarize(report["notes_shortened"]),
             ingested.report_path)
-        for path, message in ingest.skipped_pairs(report)[:LOGGED_SKIPS]:
-            logging.info("Skipped %s: %s", path, message)
-        if report["num_skipped"] > LOGGED_SKIPS:
-            logging.info("... and %d more skipped files, listed in %s.",
-                         report["num_skipped"] - LOGGED_SKIPS,
-                         ingested.report_path)
+        log_skipped(ingest.skipped_pairs(report), LOGGED_SKIPS,
+                    ingested.report_path)
         missing = [name for name in SPLITS if not by_split[name]]
         if missing:
             logging.warning("%s: the %s split(s) have no pieces.", self.name,

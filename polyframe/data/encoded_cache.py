@@ -5,28 +5,27 @@ time on every run; the result depends only on the exact pieces of each split
 and on the encoder's class and settings. So the pieces are fingerprinted
 (a SHA-256 of every serialized NoteSequence, split by split), the encoder's
 settings are its state before `fit`, and under a key made of both the cache
-keeps one TFRecord per split of `tf.train.Example`s (the piece's position
-in its split, event shape, events) plus the fitted encoder state. Like every polyframe cache it is
-built in a temporary folder and renamed into place with the manifest
-written last, so a killed run never leaves one that a later run trusts.
+keeps a `tf.train.Example` per piece (its split, its position in the split,
+event shape, events) and, in `encoder.json`, the fitted encoder state. It
+is stored like every polyframe cache (`polyframe.data.cache`), so a killed
+run never leaves one that a later run trusts, and two runs encoding the
+same corpus at once both finish.
 """
 
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import logging
 from note_seq.protobuf import music_pb2
 
-from polyframe import fileio
+from polyframe.data import cache
 from polyframe.encoding import EventEncoder
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+FORMAT_VERSION = 2
+ENCODER_STATE = "encoder.json"
 
 # Per split: the positions (in the corpus split) of the pieces kept, and
 # their events.
@@ -68,63 +67,57 @@ def read(directory: str,
     """
     import tensorflow as tf  # Deferred: TensorFlow is slow to import.
 
-    try:
-        manifest = fileio.read_json(os.path.join(directory, MANIFEST))
-    except (OSError, ValueError):
+    cached = cache.read_sharded(directory, _store_key(directory),
+                                parse=tf.train.Example.FromString)
+    if cached is None:
         return None
-    if manifest.get("version") != FORMAT_VERSION:
-        return None
-    encoded: Encoded = {}
-    for split in manifest["splits"]:
-        positions, pieces = [], []
-        path = os.path.join(directory, f"{split}.tfrecord")
-        for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
-            example = tf.train.Example.FromString(record)
-            features = example.features.feature
-            positions.append(features["position"].int64_list.value[0])
-            shape = list(features["shape"].int64_list.value)
-            pieces.append(np.asarray(features["events"].int64_list.value,
-                                     np.int32).reshape(shape))
-        if len(positions) != manifest["splits"][split]:
-            return None
-        encoded[split] = (positions, pieces)
-    encoder.set_state(manifest["encoder_state"])
-    return encoded, manifest["description"]
+    saved = json.loads(cached.files[ENCODER_STATE])
+    encoded: Encoded = {split: ([], []) for split in saved["splits"]}
+    for example in cached.records:
+        features = example.features.feature
+        split = features["split"].bytes_list.value[0].decode("utf-8")
+        positions, pieces = encoded[split]
+        positions.append(features["position"].int64_list.value[0])
+        shape = list(features["shape"].int64_list.value)
+        pieces.append(np.asarray(features["events"].int64_list.value,
+                                 np.int32).reshape(shape))
+    encoder.set_state(saved["encoder_state"])
+    return encoded, saved["description"]
 
 
 def write(directory: str, encoder: EventEncoder, encoded: Encoded) -> None:
     """Writes `encoded` and the fitted `encoder` state to `directory`."""
     import tensorflow as tf  # Deferred: TensorFlow is slow to import.
 
-    parent = os.path.dirname(os.path.abspath(directory))
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(dir=parent, prefix=".tmp-encoded-")
-    try:
+    with cache.ShardedCacheWriter(
+            directory, parse=tf.train.Example.FromString) as writer:
         for split, (positions, pieces) in encoded.items():
-            with tf.io.TFRecordWriter(
-                    os.path.join(temporary, f"{split}.tfrecord")) as writer:
-                for position, events in zip(positions, pieces):
-                    writer.write(_example(position, events).SerializeToString())
-        fileio.write_json(os.path.join(temporary, MANIFEST), {
-            "version": FORMAT_VERSION,
+            for position, events in zip(positions, pieces):
+                writer.add(_example(split, position,
+                                    events).SerializeToString())
+        writer.add_file(ENCODER_STATE, json.dumps({
             "encoder_state": encoder.get_state(),
             "description": encoder.describe(),
             "splits": {split: len(positions)
                        for split, (positions, _) in encoded.items()},
-        })
-        if os.path.exists(directory):
-            shutil.rmtree(directory)
-        os.replace(temporary, directory)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+        }, sort_keys=True).encode("utf-8"))
+        writer.commit(_store_key(directory))
     logging.info("cached the encoded splits in %s", directory)
 
 
-def _example(position: int, events: np.ndarray):
+def _store_key(directory: str) -> Dict[str, object]:
+    # The directory is named by `cache_key`, which covers everything the
+    # encoding depends on; the format version guards the layout.
+    return {"encoded_splits": FORMAT_VERSION,
+            "cache_key": os.path.basename(os.path.normpath(directory))}
+
+
+def _example(split: str, position: int, events: np.ndarray):
     import tensorflow as tf  # Deferred: TensorFlow is slow to import.
 
     return tf.train.Example(features=tf.train.Features(feature={
+        "split": tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[split.encode("utf-8")])),
         "position": tf.train.Feature(
             int64_list=tf.train.Int64List(value=[position])),
         "shape": tf.train.Feature(

@@ -15,7 +15,10 @@
    chunks of a few files, with a bounded number of chunks in flight, and each
    result is written to the current TFRecord shard as soon as it arrives, in
    file order: memory holds a few chunks, not the corpus, and the cache does
-   not depend on the number of workers.
+   not depend on the number of workers. Each file is parsed within limits
+   (`FileLimits`): a file larger than the size limit is not read, and a
+   parse that runs past the time limit is stopped; either skips just that
+   file, with its reason.
 4. `report.json` and the manifest complete the cache, which is then moved
    into place atomically (`cache.ShardedCacheWriter`).
 
@@ -41,11 +44,13 @@ A parse function takes a file's path and bytes and returns a
 `skip_reasons.UnusableFileError`, which carries a reason) for a file that
 cannot be used. Any other exception it raises also skips just that file, as
 a parser error. It runs in worker processes, so it must be picklable: a
-module-level function, or a `functools.partial` of one.
+module-level function, or a `functools.partial` of one. `parse_file` is what
+runs for every file, in the workers or, with one worker, in this process.
 """
 
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import importlib.metadata
@@ -53,6 +58,8 @@ import json
 import math
 import multiprocessing
 import os
+import signal
+import threading
 import time
 import warnings
 from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
@@ -69,7 +76,7 @@ from polyframe.errors import UserFacingError
 
 # Bump when parsing or the voice rules change what a file yields, so that
 # caches built by older code are not trusted.
-INGEST_VERSION = 1
+INGEST_VERSION = 2
 REPORT_NAME = "report.json"
 # Chunks of at most this many files go to a worker at once: enough to make
 # the cost of sending them negligible, few enough to balance the load.
@@ -83,6 +90,40 @@ CHUNKS_IN_FLIGHT_PER_WORKER = 2
 MIN_FILES_PER_WORKER = 200
 
 ParseFunction = Callable[[str, bytes], VoicedPiece]
+
+
+@dataclasses.dataclass(frozen=True)
+class FileLimits:
+    """What parsing one file may cost; a file beyond a limit is skipped.
+
+    Hostile or broken files can make parsers run for hours or fill memory;
+    the limits turn them into skipped files instead of a stuck or killed
+    ingestion.
+
+    Attributes:
+        seconds: Longest a file's parse may run, wall-clock; past it the
+            parse is stopped and the file skipped as `skip_reasons.TOO_SLOW`.
+            None: no limit. A SIGALRM timer enforces it, so only where the
+            parsing thread is its process's main thread (always in worker
+            processes; with one worker, when ingestion runs in the main
+            thread) and on POSIX systems; it interrupts Python code, not a
+            single long call into C.
+        max_bytes: Largest file parsed; larger ones are skipped as
+            `skip_reasons.TOO_LARGE` without being read into memory. None:
+            no limit. Parsers of compressed formats may apply it to the
+            unpacked size too.
+    """
+
+    seconds: Optional[float] = None
+    max_bytes: Optional[int] = None
+
+
+class _OutOfTime(BaseException):
+    """Raised inside a parse that ran past its time limit.
+
+    Not an Exception: parsers turn the Exceptions of malformed files into
+    reasons of their own (`except Exception`), and must let this through.
+    """
 
 
 @dataclasses.dataclass
@@ -235,7 +276,8 @@ def parse_files(parse: ParseFunction,
                 paths: Sequence[str],
                 num_workers: Optional[int] = None,
                 collection: str = "",
-                description: str = "Reading files") -> Iterator[FileResult]:
+                description: str = "Reading files",
+                limits: FileLimits = FileLimits()) -> Iterator[FileResult]:
     """Parses files in worker processes; yields one result per file, in order.
 
     Args:
@@ -246,6 +288,7 @@ def parse_files(parse: ParseFunction,
             everything runs in this process.
         collection: Stored as every piece's `collection_name`.
         description: Label of the progress bar.
+        limits: What parsing one file may cost.
 
     Yields:
         A `FileResult` per path, in the order of `paths`.
@@ -258,7 +301,7 @@ def parse_files(parse: ParseFunction,
               leave=False) as progress:
         if workers <= 1:
             for path in paths:
-                yield _parse_one(parse, root, path, collection)
+                yield parse_file(parse, root, path, collection, limits)
                 progress.update(1)
             return
         chunk_size = max(1, min(MAX_CHUNK_SIZE,
@@ -276,7 +319,8 @@ def parse_files(parse: ParseFunction,
                 chunk = next(chunks, None)
                 if chunk is not None:
                     in_flight.append((chunk, pool.submit(
-                        _parse_chunk, parse, root, chunk, collection)))
+                        _parse_chunk, parse, root, chunk, collection,
+                        limits)))
 
             for _ in range(workers * CHUNKS_IN_FLIGHT_PER_WORKER):
                 submit_next()
@@ -310,7 +354,8 @@ def ingest(parse: ParseFunction,
            versions: Dict[str, str],
            directory: str,
            num_workers: Optional[int] = None,
-           shard_size: int = 1000) -> Ingested:
+           shard_size: int = 1000,
+           limits: FileLimits = FileLimits()) -> Ingested:
     """Returns the pieces of `paths`, from the cache or parsed into it.
 
     Args:
@@ -325,6 +370,8 @@ def ingest(parse: ParseFunction,
         num_workers: Worker processes for parsing (see
             `resolve_num_workers`).
         shard_size: Most pieces per TFRecord shard.
+        limits: What parsing one file may cost; they change what is kept,
+            so they belong in `settings` too.
 
     Returns:
         The kept pieces, their report, and how they were obtained.
@@ -353,7 +400,7 @@ def ingest(parse: ParseFunction,
     parsed_inputs = {}
     with cache.ShardedCacheWriter(directory, shard_size) as writer:
         for result in parse_files(parse, root, paths, workers, source,
-                                  f"Reading {source}"):
+                                  f"Reading {source}", limits):
             parsed_inputs[result.path] = result.sha256
             report.add(result)
             if result.record is not None:
@@ -425,21 +472,38 @@ class _Report:
 
 
 def _parse_chunk(parse: ParseFunction, root: str, paths: Sequence[str],
-                 collection: str) -> List[FileResult]:
+                 collection: str, limits: FileLimits) -> List[FileResult]:
     """Runs in a worker: parses a few files."""
-    return [_parse_one(parse, root, path, collection) for path in paths]
+    return [parse_file(parse, root, path, collection, limits)
+            for path in paths]
 
 
-def _parse_one(parse: ParseFunction, root: str, path: str,
-               collection: str) -> FileResult:
-    """Parses one file; never raises for anything wrong with the file."""
+def parse_file(parse: ParseFunction, root: str, path: str,
+               collection: str = "",
+               limits: FileLimits = FileLimits()) -> FileResult:
+    """Parses one file; never raises for anything wrong with the file.
+
+    What every worker runs for each of its files: the file is read (unless
+    it is larger than `limits.max_bytes`), parsed within `limits.seconds`,
+    and either kept or skipped with one of the `skip_reasons`.
+
+    Args:
+        parse: See the module docstring.
+        root: The folder `path` is relative to.
+        path: A '/'-separated path under `root`.
+        collection: Stored as the piece's `collection_name`.
+        limits: What parsing the file may cost.
+    """
     try:
-        with open(_on_disk(root, path), "rb") as f:
-            data = f.read()
+        data, digest, size = _read(_on_disk(root, path), limits.max_bytes)
     except OSError as error:
         return FileResult(path, "", reason=skip_reasons.UNREADABLE,
                           detail=error.strerror or str(error))
-    digest = hashlib.sha256(data).hexdigest()
+    if data is None:
+        return FileResult(
+            path, digest, reason=skip_reasons.TOO_LARGE,
+            detail=f"{size:,} bytes, more than the limit of "
+            f"{limits.max_bytes:,} bytes")
     if not data:
         return FileResult(path, digest, reason=skip_reasons.EMPTY_FILE,
                           detail="the file has 0 bytes")
@@ -449,7 +513,11 @@ def _parse_one(parse: ParseFunction, root: str, path: str,
             # what happened to every file, and warnings would only clutter
             # the progress bar.
             warnings.simplefilter("ignore")
-            piece = parse(_on_disk(root, path), data)
+            with _time_limit(limits.seconds):
+                piece = parse(_on_disk(root, path), data)
+    except _OutOfTime:
+        return FileResult(path, digest, reason=skip_reasons.TOO_SLOW,
+                          detail=f"stopped after {limits.seconds:g} s")
     except UnusableSequenceError as error:
         reason, detail = skip_reasons.reason_and_detail(error)
         return FileResult(path, digest, reason=reason, detail=detail)
@@ -466,6 +534,52 @@ def _parse_one(parse: ParseFunction, root: str, path: str,
                       notes_dropped=dict(piece.notes_dropped),
                       notes_shortened=dict(piece.notes_shortened),
                       num_notes=len(sequence.notes))
+
+
+def _read(path: str, max_bytes: Optional[int]
+          ) -> Tuple[Optional[bytes], str, int]:
+    """Returns a file's bytes (None if over `max_bytes`), SHA-256 and size.
+
+    A file over the limit is hashed block by block, never held whole.
+    """
+    with open(path, "rb") as f:
+        data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+        if max_bytes is None or len(data) <= max_bytes:
+            return data, hashlib.sha256(data).hexdigest(), len(data)
+        digest, size = hashlib.sha256(data), len(data)
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return None, digest.hexdigest(), size
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: Optional[float]) -> Iterator[None]:
+    """Raises `_OutOfTime` in the code it wraps once `seconds` have passed.
+
+    Uses the process's real-time timer (SIGALRM), and the previous handler
+    is back afterwards. Where no timer can be used (not the main thread, no
+    `signal.setitimer`), or `seconds` is None, nothing is limited.
+    """
+    if (seconds is None or not hasattr(signal, "setitimer") or
+            threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _out_of_time)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM,
+                      signal.SIG_DFL if previous is None else previous)
+
+
+def _out_of_time(signum, frame) -> None:
+    del signum, frame
+    raise _OutOfTime()
 
 
 def _some(paths: Sequence[str], shown: int = 10) -> str:

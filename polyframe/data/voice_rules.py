@@ -1,12 +1,15 @@
-"""Turns the instruments or parts of a file into voices, one note at a time.
+"""The voice policy: turns the instruments or parts of a piece into voices.
 
-Directory sources (`midi_dir`, `musicxml_dir`) parse a file into a
-NoteSequence whose notes carry their group (a MIDI instrument or a MusicXML
-part) in `note.part`, named in `part_infos`, and hand it to
-`VoiceRule.apply`. The result is what `polyframe.data.voices.select_voices`
-gives every other source: `num_voices` voices in `note.instrument`, highest
-first, each with notes and one note at a time, without zero-length notes
-(see `polyframe.data.corpus`).
+Every source hands each parsed piece to `VoiceRule.apply`: a NoteSequence
+whose notes carry their group (a MIDI instrument or a MusicXML part) in
+`note.part`, named in `part_infos`. The result has `num_voices` voices in
+`note.instrument`, highest first, each with notes and one note at a time,
+without zero-length notes (see `polyframe.data.corpus`). What differs
+between sources is only which named rule they use: the curated,
+voice-separated corpora (`bach`, `note_sequence_tfrecord`) use "strict",
+which rejects a piece rather than change it; folders of arbitrary files
+(`midi_dir`, `musicxml_dir`) default to "auto", which thins and cuts notes
+to make voices of what it finds.
 
 The policy, step by step. Every dropped or shortened note is counted by
 reason.
@@ -29,6 +32,13 @@ reason.
      several voices at once.
    * "auto": "satb" when every voice has exactly one group named after it,
      else "top_n" when there are at least `num_voices` groups, else "split".
+   * "strict": the rule of `polyframe.data.voices.select_voices`, for
+     music that is already voice separated: groups named after the voices
+     as in "satb", else exactly `num_voices` groups (parts, or instrument
+     numbers when all notes share one part). A voice that sings two notes
+     at once, or none, makes the piece unusable ("unusable voices"): the
+     piece is skipped, never thinned; no note is dropped for its pitch or
+     shortened. Steps 1 and 3 do not apply beyond zero-length notes.
 
    Groups without notes (after cleaning, for "top_n") take no part.
 3. One note at a time ("satb", "top_n"). Of notes that start together in one
@@ -46,7 +56,10 @@ Chords and chorale-like textures come out voice by voice; crossing voices,
 or a note held over the next onset, can move a line to another voice.
 
 A file is unusable (`UnusableFileError`) when it has no notes, only drum
-notes, its voices cannot be found, or a voice is left without notes.
+notes, its voices cannot be found, a voice is left without notes, or a note
+ends more than `MAX_QUARTERS` quarter notes in: no music lasts that long,
+while a corrupt duration or delta time easily does, and encoders would spend
+memory on every step of it.
 """
 
 import collections
@@ -60,17 +73,20 @@ from note_seq.protobuf import music_pb2
 from polyframe.data import skip_reasons
 from polyframe.data.skip_reasons import UnusableFileError
 from polyframe.data.timing import TempoMap
+from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.voices import (DEFAULT_VOICE_NAMES, DROPPED_NOT_A_VOICE,
-                                   DROPPED_ZERO_LENGTH)
+                                   DROPPED_ZERO_LENGTH, select_voices)
 from polyframe.errors import UserFacingError
 
-RULES = ("auto", "satb", "top_n", "split")
+RULES = ("auto", "satb", "top_n", "split", "strict")
 
 DROPPED_DRUM = "drum note"
 DROPPED_OUT_OF_RANGE = "pitch outside the kept range"
 DROPPED_CHORD = "chord note within one voice"
 DROPPED_TOO_MANY = "more notes at once than voices"
 SHORTENED_BY_NEXT = "cut short where the next note of its voice starts"
+# Almost 14 hours at 120 qpm.
+MAX_QUARTERS = 100_000
 
 
 @dataclasses.dataclass
@@ -107,7 +123,7 @@ class VoiceRule:
     """How groups become voices (see the module docstring).
 
     Args:
-        rule: "auto", "satb", "top_n" or "split".
+        rule: "auto", "satb", "top_n", "split" or "strict".
         num_voices: How many voices every piece gets.
         voice_names: Names of the voices, highest first, for "satb" and
             "auto". None: soprano, alto, tenor, bass when `num_voices` is 4,
@@ -170,8 +186,11 @@ class VoiceRule:
 
         Raises:
             UnusableFileError: if the file has no notes, only drum notes, no
-                voices under this rule, or a voice ends up without notes.
+                voices under this rule, a voice ends up without notes, or a
+                note ends beyond `MAX_QUARTERS`.
         """
+        if self.rule == "strict":
+            return self._strict(sequence)
         dropped = collections.Counter()
         shortened = collections.Counter()
         notes, sounding_groups = self._clean(sequence, dropped)
@@ -209,12 +228,27 @@ class VoiceRule:
         return VoicedPiece(self._sequence(sequence, voices, labels),
                            dict(dropped), dict(shortened))
 
+    def _strict(self, sequence: music_pb2.NoteSequence) -> VoicedPiece:
+        try:
+            voices, dropped = select_voices(sequence, self.num_voices,
+                                            self.voice_names)
+        except UnusableFileError:
+            raise
+        except UnusableSequenceError as error:
+            raise UnusableFileError(skip_reasons.UNUSABLE_VOICES,
+                                    str(error)) from None
+        return VoicedPiece(voices, dropped, {})
+
     def _clean(self, sequence: music_pb2.NoteSequence,
                dropped: collections.Counter) -> Tuple[List[_Note], Set[int]]:
         """Drops drum, zero-length and out-of-range notes.
 
         Returns:
             The kept notes, and every group that has a non-drum note.
+
+        Raises:
+            UnusableFileError: if no note is left, or a note ends beyond
+                `MAX_QUARTERS`.
         """
         if not sequence.notes:
             raise UnusableFileError(skip_reasons.NO_NOTES,
@@ -228,6 +262,11 @@ class VoiceRule:
             groups.add(note.part)
             start = tempo_map.to_quarters(note.start_time)
             end = tempo_map.to_quarters(note.end_time)
+            if end > MAX_QUARTERS:
+                raise UnusableFileError(
+                    skip_reasons.TOO_LONG,
+                    f"a note ends {float(end):,.0f} quarter notes in, beyond "
+                    f"{MAX_QUARTERS:,}")
             if end <= start:
                 dropped[DROPPED_ZERO_LENGTH] += 1
             elif not self.min_pitch <= note.pitch <= self.max_pitch:
