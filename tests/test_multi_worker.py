@@ -7,12 +7,17 @@ import os
 import socket
 import subprocess
 import sys
+import types
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import REPO
 from helpers import DURATION_RNN, SMOKE, one_error_line, run_in_process
+from polyframe import distribution
+from polyframe.distribution import Role
+from polyframe.errors import UserFacingError
 
 # Dropout off: each worker draws its own masks, so with dropout the runs
 # would differ by design, not by a fault.
@@ -118,3 +123,39 @@ def test_multi_worker_without_tf_config_is_one_line(tmp_path, monkeypatch,
         '"task": {"type": "worker", "index": i}} (see README: Train on a '
         "cluster).")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    ("{not json", "TF_CONFIG is not a usable cluster description"),
+    ('{"cluster": {"worker": ["a:1"]}}',
+     "TF_CONFIG is not a usable cluster description (KeyError('task'))"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, '
+     '"task": {"type": "worker", "index": 2}}',
+     "TF_CONFIG's task index 2 is outside its 2 'worker' address(es)"),
+])
+def test_a_bad_tf_config_is_one_line_before_tensorflow_reads_it(
+        monkeypatch, tf_config, message):
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(UserFacingError) as raised:
+        distribution.make_strategy("multi_worker")
+    assert str(raised.value).startswith(message)
+    assert "README: Train on a cluster" in str(raised.value)
+
+
+@pytest.mark.parametrize("cluster, task_type, task_id, role", [
+    ({"worker": ["a:1", "b:2"]}, "worker", 0, Role(True, "chief")),
+    ({"worker": ["a:1", "b:2"]}, "worker", 1, Role(False, "worker:1")),
+    ({"chief": ["c:0"], "worker": ["a:1"]}, "worker", 0,
+     Role(False, "worker:0")),
+    ({"chief": ["c:0"], "worker": ["a:1"]}, "chief", 0, Role(True, "chief")),
+])
+def test_the_chief_is_the_chief_task_else_worker_0(cluster, task_type,
+                                                   task_id, role):
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
+    strategy = types.SimpleNamespace(cluster_resolver=resolver)
+    assert distribution.role_of(strategy) == role
+
+
+def test_a_single_process_is_its_own_chief():
+    assert distribution.role_of(distribution.make_strategy("cpu")) == Role()

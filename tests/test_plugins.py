@@ -10,7 +10,8 @@ import textwrap
 import pytest
 
 from conftest import REPO
-from helpers import DURATION_RNN, SMOKE, error_line, run_in_process, run_main
+from helpers import (DURATION_RNN, SMOKE, error_line, one_error_line,
+                     run_in_process, run_main)
 from polyframe import registries
 from polyframe.data.corpus import SPLITS
 
@@ -137,15 +138,16 @@ def test_a_component_of_a_blocked_plugin_is_explained(installed_plugin,
     assert f"Blocked: {BLOCKED}" in line
 
 
-def test_without_the_package_the_name_is_unknown(tmp_path):
-    process = run_main([f"--gin_file={DURATION_RNN}",
-                        "--gin_param=models.event_rnn.cell = @cells.elman",
-                        f"--model_dir={tmp_path / 'run'}"])
-    assert process.returncode == 2
-    assert "unknown cells component 'elman'" in process.stderr
+def test_without_the_package_the_name_is_unknown(tmp_path, capsys):
+    code = run_in_process([f"--gin_file={DURATION_RNN}",
+                           "--gin_param=models.event_rnn.cell = @cells.elman",
+                           f"--model_dir={tmp_path / 'run'}"])
+    assert code == 2
+    assert "unknown cells component 'elman'" in one_error_line(
+        capsys.readouterr().err)
 
 
-def test_gin_file_can_import_a_plugin_module(tmp_path):
+def test_gin_file_can_import_a_plugin_module(tmp_path, monkeypatch):
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "my_cells.py").write_text(CELL_MODULE.replace(
@@ -157,11 +159,10 @@ def test_gin_file_can_import_a_plugin_module(tmp_path):
         include '{SMOKE}'
         models.event_rnn.cell = @cells.my_elman
         """))
+    monkeypatch.syspath_prepend(str(modules))
     model_dir = tmp_path / "run"
-    process = run_main([f"--gin_file={experiment}", "--mode=train",
-                        f"--model_dir={model_dir}"],
-                       env={"PYTHONPATH": str(modules)})
-    assert process.returncode == 0, process.stderr[-3000:]
+    assert run_in_process([f"--gin_file={experiment}", "--mode=train",
+                           f"--model_dir={model_dir}"]) == 0
     assert list((model_dir / "best").glob("*.index"))
 
 
