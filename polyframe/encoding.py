@@ -93,6 +93,12 @@ class EventEncoder(abc.ABC):
         ended = np.flatnonzero(events[:, 0, 0] == ids[0])
         return events[:ended[0]] if len(ended) else events
 
+    @property
+    def events_are_frames(self) -> bool:
+        """Whether every event is one time frame of fixed length (a grid
+        step), so that NLL per event is NLL per frame."""
+        return False
+
     def clock(self) -> Optional["EventClock"]:
         """The event clock in TF ops (see `polyframe.clock`), or None if the
         encoder's events have no per-voice timing to force notes against."""

@@ -94,7 +94,9 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
         if not encoded[split].pieces:
             logging.warning("no %s pieces: no %s metrics", split, split)
             continue
-        for key, value in trainer.evaluate(batches(split)()).items():
+        scores = with_frames(encoder,
+                             trainer.evaluate(batches(split)()))
+        for key, value in scores.items():
             metrics[f"{split}_{key}"] = value
         metrics[f"{split}_musical_statistics"] = musical_statistics.summarize(
             [piece_statistics(encoder, piece)
@@ -151,6 +153,14 @@ def _fit(experiment: Experiment, encoded, run: ModelDir,
                else None)
     trainer.fit(make_windows, batches("valid"), on_best=on_best)
     return trainer, batches
+
+
+def with_frames(encoder, values: Dict[str, float]) -> Dict[str, float]:
+    """`values` plus the per-frame figures when the encoder's events are
+    frames (`polyframe.metrics.per_frame`)."""
+    if not encoder.events_are_frames:
+        return values
+    return {**values, **metrics_lib.per_frame(values)}
 
 
 def _warm_start(experiment: Experiment,
@@ -308,7 +318,8 @@ def evaluate(experiment: Experiment, model_dir: str,
         for batch in pipeline.whole_pieces(kept.pieces, batch_size, framing):
             for key, value in score(batch).items():
                 totals[key] = totals.get(key, 0.0) + float(value)
-        for key, value in metrics_lib.from_sums(totals).items():
+        scores = with_frames(encoder, metrics_lib.from_sums(totals))
+        for key, value in scores.items():
             result[f"{split}_{key}"] = value
         result[f"{split}_pieces_scored"] = len(kept.pieces)
         result[f"{split}_pieces_skipped"] = len(sequences) - len(kept.pieces)

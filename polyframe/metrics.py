@@ -6,7 +6,7 @@ from typing import Dict, Mapping
 PER = ("event", "token", "note")
 # Sums reported on their own, not per event: END's NLL is per piece end, and
 # the lower voices' NLL is per note of those voices.
-_APART = ("nll_end", "nll_atb")
+_APART = ("nll_end", "nll_atb", "nll_first")
 
 
 def from_sums(sums: Mapping[str, float]) -> Dict[str, float]:
@@ -40,4 +40,26 @@ def from_sums(sums: Mapping[str, float]) -> Dict[str, float]:
         result["num_ends"] = sums["ends"]
     if sums.get("notes_atb"):
         result["nll_atb_per_note"] = sums["nll_atb"] / sums["notes_atb"]
+    if sums.get("events", 0.0) > sums.get("firsts", 0.0):
+        result["nll_per_event_after_first"] = (
+            (sums["nll"] - sums.get("nll_first", 0.0)) /
+            (sums["events"] - sums.get("firsts", 0.0)))
+        result["num_firsts"] = sums.get("firsts", 0.0)
     return result
+
+
+def per_frame(values: Mapping[str, float]) -> Dict[str, float]:
+    """The per-frame figures of an encoding whose events are frames.
+
+    A frame's NLL is the sum of its tokens' NLL. `nll_per_frame` leaves out
+    each piece's first frame (as the LSTM and TCN reference code, which
+    never predicts it); `nll_per_frame_with_first` averages over every frame
+    (as the RNN-RBM and RNN-NADE tables do).
+
+    Args:
+        values: What `from_sums` returned.
+    """
+    return {"nll_per_frame": values["nll_per_event_after_first"],
+            "nll_per_frame_with_first": values["nll_per_event"],
+            "num_frames": values["num_events"] - values["num_firsts"],
+            "num_frames_with_first": values["num_events"]}

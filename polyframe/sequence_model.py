@@ -125,8 +125,9 @@ class SequenceModel(tf.Module, abc.ABC):
         Returns:
             `loss` (what training minimises: everything, END included),
             `nll` and `nll_<field>` (END excluded), `nll_end`, `nll_atb`
-            (voices after the first), and the counts `events`, `tokens`,
-            `notes`, `notes_atb` and `ends`.
+            (voices after the first), `nll_first` (of each piece's first
+            event, the one predicted from START alone), and the counts
+            `events`, `tokens`, `notes`, `notes_atb`, `ends` and `firsts`.
         """
         mask = tf.cast(batch["mask"], tf.float32)
         end = tf.cast(batch["end"], tf.float32) * mask
@@ -147,6 +148,11 @@ class SequenceModel(tf.Module, abc.ABC):
         sums["notes"] = tf.reduce_sum(notes)
         sums["notes_atb"] = tf.reduce_sum(notes[..., 1:])
         sums["ends"] = tf.reduce_sum(end)
+        # A row whose input starts with START holds its piece's first event.
+        first = real[:, 0] * tf.cast(
+            tf.equal(batch["events"][:, 0, 0, 0], START_ID), tf.float32)
+        sums["nll_first"] = tf.reduce_sum(per_event[:, 0] * first)
+        sums["firsts"] = tf.reduce_sum(first)
         return sums
 
     def token_losses(self, batch: Mapping[str, tf.Tensor],

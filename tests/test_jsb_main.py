@@ -71,6 +71,23 @@ def test_metrics_hold_the_benchmarks_per_token_nll(trained_dir):
             4 * per_token)
 
 
+def test_metrics_hold_the_per_frame_nll_with_and_without_first_frames(
+        trained_dir):
+    metrics = json.loads((trained_dir[0] / "metrics.json").read_text())
+    for split in ("valid", "test"):
+        pieces, frames = SPLIT_SIZES[split], NUM_STEPS * SPLIT_SIZES[split]
+        # On a grid every step is a frame: per frame is per event.
+        assert metrics[f"{split}_nll_per_frame_with_first"] == metrics[
+            f"{split}_nll_per_event"]
+        assert metrics[f"{split}_num_frames_with_first"] == frames
+        assert metrics[f"{split}_num_frames"] == frames - pieces
+        total = metrics[f"{split}_nll_per_event"] * frames
+        first = total - metrics[f"{split}_nll_per_frame"] * (frames - pieces)
+        assert first > 0  # The first frames' own NLL, left out.
+        assert metrics[f"{split}_nll_per_frame"] != metrics[
+            f"{split}_nll_per_frame_with_first"]
+
+
 def test_samples_are_four_voice_midi(trained_dir):
     model_dir, _ = trained_dir
     midis = sorted((model_dir / "samples").glob("*.mid"))

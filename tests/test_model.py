@@ -98,6 +98,16 @@ def test_nll_sums_match_a_direct_computation():
     assert float(sums["events"]) == 24
     assert float(sums["tokens"]) == 24 * VOICES * len(FIELDS)
     assert float(sums["notes"]) == sum(note_starts(p).sum() for p in pieces)
+    first_event = 0.0
+    for index, field_logits in enumerate(logits):
+        log_probs = tf.nn.log_softmax(field_logits[:, 0]).numpy()
+        first_event -= np.take_along_axis(
+            log_probs, targets[:, 0, :, index, None], -1).sum()
+    assert float(sums["nll_first"]) == pytest.approx(first_event, rel=1e-5)
+    assert float(sums["firsts"]) == 3
+    # A window cut from inside a piece holds no piece's first event.
+    inside = {k: tf.constant(v[:, 2:]) for k, v in batch.items()}
+    assert float(model.nll_sums(inside)["firsts"]) == 0.0
 
 
 def generator(model, sampler):

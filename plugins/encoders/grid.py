@@ -223,6 +223,10 @@ class GridEncoder(EventEncoder):
                           qpm: float = 120.0) -> np.ndarray:
         return np.arange(len(events) + 1) * self.step_seconds(qpm)
 
+    @property
+    def events_are_frames(self) -> bool:
+        return True
+
     def clock(self) -> StepClock:
         """One event per step: a tick is a grid step."""
         return StepClock(self.steps_per_quarter)
