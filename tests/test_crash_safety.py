@@ -45,7 +45,7 @@ def command(folder, model_dir):
             "--gin_param=models.event_rnn.dropout = 0.0",
             "--gin_param=heads.autoregressive.dropout = 0.0",
             "--gin_param=TrainConfig.max_steps = None",
-            "--gin_param=TrainConfig.max_epochs = 3",
+            "--gin_param=TrainConfig.max_epochs = 2",
             "--gin_param=TrainConfig.window_length = 8",
             "--gin_param=TrainConfig.batch_size = 4",
             "--gin_param=TrainConfig.checkpoint_every_steps = "
@@ -152,6 +152,7 @@ def test_runs_sharing_a_cache_and_runs_killed_anywhere(tmp_path):
                                     logs[0]).group(1))
     assert steps_per_epoch > 2 * CHECKPOINT_EVERY
     inside = (steps_per_epoch // CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY
+    assert inside < 2 * steps_per_epoch  # Inside the second, last epoch.
     process = start(folder, run, cache_dir)
     log = kill_when(process, lambda: latest_step(run) >= inside)
     assert "Traceback" not in log
