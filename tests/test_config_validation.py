@@ -46,6 +46,7 @@ GRU = ("--gin_file", str(GIN / "duration_rnn_gru.gin"))
 GRID = ("Experiment.encoder = @encoders.grid()",)
 EVENT_STREAM = ("Experiment.encoder = @encoders.event_stream()",)
 INDEPENDENT = ("models.event_rnn.head = @heads.independent",)
+ORDERED = GRID + ("models.event_rnn.head = @heads.ordered_frame",)
 TOP_K = ("SampleConfig.sampler = @samplers.top_k()",)
 NUCLEUS = ("SampleConfig.sampler = @samplers.nucleus()",)
 VOICE_RANGE = ("SampleConfig.constraints = [@constraints.voice_range]",)
@@ -139,6 +140,10 @@ TABLE = {
     "heads.autoregressive.hidden_size": ((), POSITIVE_INT),
     "heads.autoregressive.embedding_size": ((), POSITIVE_INT),
     "heads.autoregressive.dropout": ((), RATE),
+    "heads.ordered_frame.hidden_size": (ORDERED, POSITIVE_INT),
+    "heads.ordered_frame.embedding_size": (ORDERED, POSITIVE_INT),
+    "heads.ordered_frame.dropout": (ORDERED, RATE),
+    "heads.ordered_frame.end_marker": (ORDERED, BOOLEAN),
     "heads.independent.hidden_size": (INDEPENDENT, POSITIVE_INT),
     "heads.independent.dropout": (INDEPENDENT, RATE),
     "samplers.temperature.temperature": ((), NON_NEGATIVE_REAL),
@@ -156,6 +161,7 @@ TABLE = {
     "sources.jsb_json.format": (JSB, CHOICE),
     "sources.jsb_json.steps_per_quarter": (JSB, POSITIVE_INT),
     "sources.jsb_json.num_voices": (JSB, POSITIVE_INT),
+    "sources.jsb_json.too_many_pitches": (JSB, CHOICE),
     "sources.jsb_json.path": (JSB[:1], TEXT),
     "sources.midi_dir.voices": (MIDI_DIR, CHOICE),
     "sources.midi_dir.num_voices": (MIDI_DIR, POSITIVE_INT),
@@ -219,7 +225,8 @@ FRAMEWORK_BOUND = {"models.event_rnn.num_voices",
                    "models.event_transformer.num_voices",
                    "models.melody_conditioned_rnn.num_voices",
                    "heads.autoregressive.num_voices",
-                   "heads.independent.num_voices"}
+                   "heads.independent.num_voices",
+                   "heads.ordered_frame.num_voices"}
 
 
 def configurable_parameters():

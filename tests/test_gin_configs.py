@@ -55,6 +55,7 @@ def _values(experiment):
         "window_length": experiment.train.window_length,
         "learning_rate": experiment.train.learning_rate,
         "max_train_minutes": experiment.train.max_train_minutes,
+        "max_steps": experiment.train.max_steps,
         "transpose_semitones": experiment.augmentation.transpose_semitones,
         "temperature": getattr(sampler, "temperature", None),
         "max_events": experiment.sample.max_events,
@@ -72,49 +73,57 @@ EXPECTED = {
         max_train_minutes=13, transpose_semitones=5, temperature=0.7,
         max_events=600, num_layers=2,
         constraints=("NoParallels",),
-        features=("times",)),
+        features=("times",), max_steps=None, head="AutoregressiveHead"),
     "duration_rnn_original.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
         max_train_minutes=13, transpose_semitones=5, temperature=0.7,
         max_events=600, num_layers=1,
         constraints=("NoParallels",),
-        features=()),
+        features=(), max_steps=None, head="AutoregressiveHead"),
     "duration_rnn_gru.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
         max_train_minutes=13, transpose_semitones=5, temperature=0.7,
         max_events=600, num_layers=1,
         constraints=("NoParallels",),
-        features=()),
+        features=(), max_steps=None, head="AutoregressiveHead"),
     "event_stream_rnn.gin": dict(
         source="BachChorales", encoder="EventStreamEncoder",
         model="EventRNN", batch_size=32, window_length=128,
         learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
         temperature=0.7, max_events=4096, num_layers=2,
         constraints=("NoParallels",),
-        features=()),
+        features=(), max_steps=None, head="AutoregressiveHead"),
     "event_transformer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
         learning_rate=0.001, max_train_minutes=13, transpose_semitones=5,
         temperature=0.7, max_events=600, num_layers=3,
         constraints=("NoParallels",),
-        features=()),
+        features=(), max_steps=None, head="AutoregressiveHead"),
     "harmonizer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
         learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
         temperature=0.7, max_events=600, num_layers=2,
         constraints=("NoParallels",),
-        features=("times", "melody")),
+        features=("times", "melody"), max_steps=None,
+        head="AutoregressiveHead"),
     "jsb_grid.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
         max_train_minutes=30, transpose_semitones=5, temperature=0.5,
         max_events=1024, num_layers=2,
         constraints=(),
-        features=()),
+        features=(), max_steps=None, head="AutoregressiveHead"),
+    "jsb_pianoroll.gin": dict(
+        source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
+        batch_size=32, window_length=64, learning_rate=0.002,
+        max_train_minutes=45, max_steps=650, transpose_semitones=0,
+        temperature=0.7, max_events=256, num_layers=2,
+        constraints=(),
+        features=(), head="OrderedFrameHead"),
 }
 
 
@@ -133,6 +142,7 @@ def test_shipped_values(path):
     values["model"] = type(model).__name__
     values["num_layers"] = _num_layers(model)
     values["features"] = tuple(model.features)
+    values["head"] = type(model.head).__name__
     assert values == EXPECTED[path.name]
 
 

@@ -146,6 +146,23 @@ def test_piano_roll_voices_follow_pitch_order(tmp_path):
         (0, 67), (1, 64), (2, 60)]
 
 
+def test_a_crowded_step_fails_the_run_when_asked(tmp_path):
+    piece = [[60, 64, 67], [43, 48, 60, 64, 67, 72]]
+    data = {"train": [piece], "valid": [[[60]]], "test": [[[60]]]}
+    path = write(tmp_path, data)
+    with pytest.raises(UserFacingError) as raised:
+        JSBChoralesJSON(path, format="piano_roll", steps_per_quarter=1,
+                        too_many_pitches="fail").load()
+    assert str(raised.value) == (
+        f"JSB Chorales file {path}: piece train/0000, step 1 holds 6 pitches "
+        "[72, 67, 64, 60, 48, 43], more than the 4 voices; raise num_voices "
+        "(and the model's), or bind too_many_pitches = 'drop' to keep the "
+        "highest.")
+    kept = JSBChoralesJSON(path, format="piano_roll",
+                           steps_per_quarter=1).load()
+    assert kept.notes_dropped == {DROPPED_CROWDED: 2}
+
+
 def test_auto_detection(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="absl")
     ragged = {"train": [[[72, 60], [72, 67, 64, 60]]], "valid": [[[60]]],

@@ -33,10 +33,13 @@ class AutoregressiveHead(Head):
             whole numbers >= 1; `dropout` in [0, 1).
     """
 
+    # How gin and error messages name this head's parameters.
+    gin_name = "heads.autoregressive"
+
     def __init__(self, fields, num_voices, state_size, input_size,
                  hidden_size: int = 256, embedding_size: int = 32,
                  dropout: float = 0.0, name="autoregressive_head"):
-        owner = "heads.autoregressive"
+        owner = self.gin_name
         fields, num_voices, state_size, input_size = check_head_shapes(
             owner, fields, num_voices, state_size, input_size)
         hidden_size = checks.integer(owner, "hidden_size", hidden_size,

@@ -80,6 +80,11 @@ class JSBChoralesJSON:
             16th notes (the default, and the separated files' resolution),
             2 for 8ths, 1 for quarters.
         num_voices: Voices per piece (and numbers per separated step).
+        too_many_pitches: What a piano-roll step with more pitches than
+            voices does: "drop" keeps its `num_voices` highest (the lower
+            ones are counted in `Corpus.notes_dropped`), "fail" stops the
+            run naming the piece and step (the piano-roll protocol: dropped
+            pitches would flatter its NLL).
 
     Raises:
         checks.ConfigurationError: if an argument has the wrong type or is
@@ -97,7 +102,8 @@ class JSBChoralesJSON:
                  path: Optional[str] = None,
                  format: str = "auto",  # pylint: disable=redefined-builtin
                  steps_per_quarter: int = 4,
-                 num_voices: int = 4):
+                 num_voices: int = 4,
+                 too_many_pitches: str = "drop"):
         owner = "sources.jsb_json"
         path = check_path(owner, "path", path, optional=True)
         checks.choice(owner, "format", format, FORMATS)
@@ -107,6 +113,9 @@ class JSBChoralesJSON:
         checks.choice(owner, "steps_per_quarter", steps_per_quarter,
                       STEPS_PER_QUARTER)
         num_voices = checks.integer(owner, "num_voices", num_voices, minimum=1)
+        checks.choice(owner, "too_many_pitches", too_many_pitches,
+                      ("drop", "fail"))
+        self.too_many_pitches = too_many_pitches
         self.path = path
         self.format = format
         self.steps_per_quarter = steps_per_quarter
@@ -137,7 +146,7 @@ class JSBChoralesJSON:
                     voices = piece
                 else:
                     voices, extra_steps, extra_pitches = self._by_pitch_order(
-                        piece)
+                        piece_id, piece)
                     crowded_steps += extra_steps
                     if extra_pitches:
                         dropped[DROPPED_CROWDED] += extra_pitches
@@ -266,7 +275,8 @@ class JSBChoralesJSON:
                         f"piece {piece_id}, step {number}: pitch {pitch} is "
                         f"outside {MIN_PITCH}..{MAX_PITCH}{allowed}")
 
-    def _by_pitch_order(self, piece: Piece) -> Tuple[Piece, int, int]:
+    def _by_pitch_order(self, piece_id: str,
+                        piece: Piece) -> Tuple[Piece, int, int]:
         """Assigns a piano roll's pitches to voices, highest to voice 0.
 
         Returns:
@@ -275,8 +285,15 @@ class JSBChoralesJSON:
             voices, and how many pitches those lost.
         """
         steps, crowded, dropped = [], 0, 0
-        for step in piece:
+        for number, step in enumerate(piece):
             pitches = sorted(set(step), reverse=True)
+            if (len(pitches) > self.num_voices and
+                    self.too_many_pitches == "fail"):
+                raise self._fail(
+                    f"piece {piece_id}, step {number} holds {len(pitches)} "
+                    f"pitches {pitches}, more than the {self.num_voices} "
+                    "voices; raise num_voices (and the model's), or bind "
+                    "too_many_pitches = 'drop' to keep the highest.")
             if len(pitches) > self.num_voices:
                 crowded += 1
                 dropped += len(pitches) - self.num_voices

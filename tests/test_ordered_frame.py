@@ -1,0 +1,83 @@
+"""The ordered-frame head: a proper distribution over piano-roll frames."""
+
+import functools
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from polyframe import plugin_loading, registries
+from polyframe.encoding import START_ID, Field
+from polyframe.generation import Generator
+from polyframe_plugins.constraints.basic import ForbidStart
+from polyframe_plugins.encoders.grid import FIRST_PITCH_ID, REST_ID
+from polyframe_plugins.models.event_rnn import EventRNN
+
+plugin_loading.load_plugins()
+# START, REST, three pitches, END.
+PITCH = Field("pitch", 6)
+END_ID = 5
+VOICES = 3
+
+
+def make_model(head_name):
+    tf.random.set_seed(1)
+    cell = functools.partial(registries.CELLS.get("lstm"), num_units=8)
+    head = functools.partial(registries.HEADS.get(head_name), hidden_size=8)
+    return EventRNN((PITCH,), VOICES, cell, head, default_embedding_size=4)
+
+
+def frame_probabilities(model, frames):
+    """P(frame | START) for every frame `[voices]` in `frames`."""
+    events = np.full((len(frames), 2, VOICES, 1), START_ID, np.int32)
+    events[:, 1, :, 0] = frames
+    (losses,) = model.token_losses({"events": tf.constant(events)})
+    return np.exp(-losses.numpy()[:, 0].sum(axis=-1).astype(np.float64))
+
+
+def canonical(frame):
+    """Whether `frame` is how a set of pitches (or END) is written."""
+    if frame[0] == END_ID:
+        return all(token == END_ID for token in frame)
+    for above, below in zip(frame, frame[1:]):
+        if above == REST_ID and below != REST_ID:
+            return False
+        if above != REST_ID and below not in (REST_ID,) and not (
+                FIRST_PITCH_ID <= below < above):
+            return False
+    return END_ID not in frame
+
+
+EVERY_FRAME = np.array(list(itertools.product(range(1, 6), repeat=VOICES)))
+
+
+def test_frames_and_end_have_probabilities_that_sum_to_one():
+    probabilities = frame_probabilities(make_model("ordered_frame"),
+                                        EVERY_FRAME)
+    is_canonical = np.array([canonical(f) for f in EVERY_FRAME])
+    # The sets of at most 3 of 3 pitches (8), and END.
+    assert is_canonical.sum() == 9
+    assert probabilities[is_canonical].sum() == pytest.approx(1.0, abs=1e-5)
+    assert probabilities[~is_canonical].max() == 0.0
+    assert probabilities[is_canonical].min() > 0.0
+
+
+def test_the_plain_autoregressive_head_wastes_probability_on_other_tuples():
+    probabilities = frame_probabilities(make_model("autoregressive"),
+                                        EVERY_FRAME)
+    is_canonical = np.array([canonical(f) for f in EVERY_FRAME])
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    assert probabilities[is_canonical].sum() < 0.5
+
+
+def test_generation_draws_only_canonical_frames():
+    model = make_model("ordered_frame")
+    sampler = registries.SAMPLERS.get("temperature")(temperature=1.0)
+    generate = Generator(model, sampler, [ForbidStart(None)])
+    primers = np.full((64, 1, VOICES, 1), START_ID, np.int32)
+    frames = generate(primers, max_events=6, seed=3).events[..., 0]
+    frames = frames.reshape(-1, VOICES)
+    assert len(frames) == 64 * 6
+    assert all(canonical(frame) for frame in frames)
+    assert len({tuple(frame) for frame in frames}) >= 8
