@@ -1,14 +1,15 @@
 """The JSB benchmark experiment end to end on a small synthetic separated file:
-the real command line with jsb_grid.gin shrunk by smoke.gin."""
+the command line's `main` with jsb_grid.gin shrunk by smoke.gin."""
 
 import json
+import logging
 
 import numpy as np
 import pretty_midi
 import pytest
 
 from conftest import REPO
-from helpers import SMOKE, run_main
+from helpers import SMOKE, run_in_process
 
 JSB_GRID = str(REPO / "gin_configs" / "jsb_grid.gin")
 SPLIT_SIZES = {"train": 12, "valid": 4, "test": 4}
@@ -46,11 +47,18 @@ def data_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory, data_path):
     model_dir = tmp_path_factory.mktemp("jsb_job") / "run"
-    process = run_main([f"--gin_file={JSB_GRID}", f"--gin_file={SMOKE}",
-                        f"--gin_param=DATA_PATH = '{data_path}'",
-                        f"--model_dir={model_dir}"])
-    assert process.returncode == 0, process.stderr[-5000:]
-    return model_dir, process.stderr
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logging.getLogger("absl").addHandler(handler)
+    try:
+        code = run_in_process([f"--gin_file={JSB_GRID}", f"--gin_file={SMOKE}",
+                               f"--gin_param=DATA_PATH = '{data_path}'",
+                               f"--model_dir={model_dir}"])
+    finally:
+        logging.getLogger("absl").removeHandler(handler)
+    assert code == 0, "\n".join(messages[-30:])
+    return model_dir, "\n".join(messages)
 
 
 def test_job_reads_the_files_own_split(trained_dir):
