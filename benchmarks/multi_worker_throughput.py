@@ -13,16 +13,16 @@ On one machine the workers share its cores and talk over loopback gRPC, so
 this measures what the cluster machinery costs, not a speed-up.
 """
 
-import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 from absl import app, flags
+
+from polyframe.distribution import local_cluster
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,16 +32,6 @@ flags.DEFINE_multi_string("gin_param", [], "Extra bindings for every run.")
 FLAGS = flags.FLAGS
 
 EPOCH_LINE = re.compile(r"epoch (\d+) \(step (\d+), ([\d.]+)s\)")
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for each in sockets:
-        each.bind(("localhost", 0))
-    ports = [each.getsockname()[1] for each in sockets]
-    for each in sockets:
-        each.close()
-    return ports
 
 
 def command(model_dir, distribution):
@@ -76,11 +66,9 @@ def run_cluster(workers, root):
         if process.returncode:
             raise RuntimeError(process.stderr[-3000:])
         return process.stderr, time.time() - started
-    cluster = {"worker": [f"localhost:{p}" for p in free_ports(workers)]}
     processes = []
-    for index in range(workers):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+    for tf_config in local_cluster(workers):
+        env = dict(os.environ, TF_CONFIG=tf_config)
         processes.append(subprocess.Popen(
             command(model_dir, "multi_worker"), cwd=REPO, env=env,
             stderr=subprocess.PIPE, text=True))

@@ -16,7 +16,8 @@ are removed when they finish (see `Role`).
 import dataclasses
 import json
 import os
-from typing import Optional
+import socket
+from typing import List, Optional
 
 import tensorflow as tf
 from absl import logging
@@ -131,3 +132,20 @@ def role_of(strategy: tf.distribute.Strategy) -> Role:
     is_chief = task_type == "worker" and task_id == 0 and not has_chief
     return Role(is_chief=is_chief,
                 task="chief" if is_chief else f"{task_type}:{task_id}")
+
+
+def local_cluster(workers: int) -> List[str]:
+    """`TF_CONFIG` values for `workers` worker processes on this machine,
+    on free localhost ports: the i-th is for worker i (the chief is 0).
+    For trying a cluster out, tests and benchmarks."""
+    sockets = [socket.socket() for _ in range(workers)]
+    try:
+        for each in sockets:
+            each.bind(("localhost", 0))
+        addresses = [f"localhost:{each.getsockname()[1]}" for each in sockets]
+    finally:
+        for each in sockets:
+            each.close()
+    return [json.dumps({"cluster": {"worker": addresses},
+                        "task": {"type": "worker", "index": index}})
+            for index in range(workers)]

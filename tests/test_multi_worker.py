@@ -4,7 +4,6 @@ model directory, and the workers' scratch directories are gone after."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import types
@@ -27,16 +26,6 @@ COMMON = [f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
           "--gin_param=TrainConfig.max_steps = 5",
           "--gin_param=TrainConfig.checkpoint_every_steps = 2",
           "--mode=train"]
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for each in sockets:
-        each.bind(("localhost", 0))
-    ports = [each.getsockname()[1] for each in sockets]
-    for each in sockets:
-        each.close()
-    return ports
 
 
 def files_under(root):
@@ -64,14 +53,12 @@ def checkpoint_values(checkpoint_dir):
 
 def test_two_workers_take_the_single_process_steps(bach, tmp_path):
     del bach  # Parsed into the private cache the subprocesses read.
-    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     model_dir = tmp_path / "cluster"
     workers = []
-    for index in range(2):
+    for index, tf_config in enumerate(distribution.local_cluster(2)):
         scratch = tmp_path / f"tmp-{index}"
         scratch.mkdir()
-        env = dict(os.environ, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        env = dict(os.environ, TMPDIR=str(scratch), TF_CONFIG=tf_config)
         workers.append(subprocess.Popen(
             [sys.executable, "-m", "polyframe.main", *COMMON,
              "--gin_param=Experiment.distribution = 'multi_worker'",
@@ -155,6 +142,16 @@ def test_the_chief_is_the_chief_task_else_worker_0(cluster, task_type,
         tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
     strategy = types.SimpleNamespace(cluster_resolver=resolver)
     assert distribution.role_of(strategy) == role
+
+
+def test_a_local_cluster_names_each_worker_once():
+    configs = [json.loads(text) for text in distribution.local_cluster(3)]
+    assert [c["task"] for c in configs] == [
+        {"type": "worker", "index": i} for i in range(3)]
+    addresses = configs[0]["cluster"]["worker"]
+    assert all(c["cluster"] == {"worker": addresses} for c in configs)
+    assert len(set(addresses)) == 3
+    assert all(a.startswith("localhost:") for a in addresses)
 
 
 def test_a_single_process_is_its_own_chief():
