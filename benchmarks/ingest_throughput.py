@@ -21,44 +21,11 @@ import os
 import tempfile
 import time
 
-import numpy as np
-import pretty_midi
-
 from polyframe.data import cache, ingest
 from polyframe_plugins.sources.midi_dir import MidiDirectory
 
-VOICES = {"Soprano": (60, 81), "Alto": (53, 74), "Tenor": (48, 69),
-          "Bass": (36, 62)}
-DURATIONS = (0.5, 1.0, 1.0, 1.0, 1.5, 2.0)  # In quarters.
-
-
-def write_chorale(path: str, rng: np.random.Generator,
-                  notes_per_voice: int) -> None:
-    """Writes one random chorale-like MIDI file."""
-    qpm = float(rng.integers(60, 140))
-    midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
-    for name, (low, high) in VOICES.items():
-        instrument = pretty_midi.Instrument(program=52, name=name)
-        pitch = int(rng.integers(low + 4, high - 4))
-        beat = 0.0
-        for _ in range(notes_per_voice):
-            length = float(rng.choice(DURATIONS))
-            pitch = int(np.clip(pitch + rng.integers(-3, 4), low, high))
-            instrument.notes.append(pretty_midi.Note(
-                velocity=int(rng.integers(60, 100)), pitch=pitch,
-                start=beat * 60 / qpm, end=(beat + length) * 60 / qpm))
-            beat += length
-        midi.instruments.append(instrument)
-    midi.write(path)
-
-
-def make_corpus(folder: str, num_files: int, notes_per_voice: int) -> None:
-    rng = np.random.default_rng(0)
-    for index in range(num_files):
-        subfolder = os.path.join(folder, f"set{index % 10}")
-        os.makedirs(subfolder, exist_ok=True)
-        write_chorale(os.path.join(subfolder, f"{index:05d}.mid"), rng,
-                      notes_per_voice)
+# The benchmark is run as a script: its folder is on sys.path.
+from midi_corpus import make_corpus
 
 
 def timed_load(folder: str, cache_dir: str, num_workers: int):

@@ -18,11 +18,11 @@ from polyframe import (metrics as metrics_lib, musical_statistics, output,
                        warm_start)
 from polyframe.compose import Composer, Piece
 from polyframe.data import augmentation as augmentation_lib
-from polyframe.data import pipeline, prepare
+from polyframe.data import lazy_pieces, pipeline, prepare
 from polyframe.distribution import make_strategy, role_of
 from polyframe.errors import UserFacingError
 from polyframe.experiment import Experiment
-from polyframe.model_dir import ModelDir, prepare_output_dir
+from polyframe.model_dir import PRIMER_POOL, ModelDir, prepare_output_dir
 from polyframe.music_input import GivenMusic
 from polyframe.trainer import Trainer
 
@@ -73,8 +73,10 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
     run.write_config(config_text)
     run.save_encoder(encoder)
     valid = encoded["valid"]
-    run.save_primers([s.id for s in valid.sequences], valid.pieces,
-                     [piece_info.melody_of(s) for s in valid.sequences])
+    openings = lazy_pieces.first(zip(valid.sequences, valid.pieces),
+                                 PRIMER_POOL)
+    run.save_primers([s.id for s, _ in openings], [p for _, p in openings],
+                     [piece_info.melody_of(s) for s, _ in openings])
     trainer, batches = _fit(experiment, encoded, run, strategy, warm,
                             writes=run,
                             write_operative_config=write_operative_config)
@@ -134,16 +136,8 @@ def _fit(experiment: Experiment, encoded, run: ModelDir,
 
     framing = pipeline.framing_for(encoder, model.features,
                                    model.melody_voice)
-    augmentation = experiment.augmentation
-    transposed = augmentation_lib.TransposedPieces(
-        encoded["train"].sequences, encoded["train"].pieces, encoder,
-        augmentation.transpose_semitones)
-
-    def make_windows(rng):
-        pieces = (transposed.draw(rng) if augmentation.transpose_semitones
-                  else encoded["train"].pieces)
-        return pipeline.training_windows(pieces, config.window_length,
-                                         framing, rng)
+    make_windows = training_epochs(encoded["train"], encoder, framing, config,
+                                   experiment.augmentation)
 
     def batches(split):
         return lambda: pipeline.whole_pieces(encoded[split].pieces,
@@ -153,6 +147,25 @@ def _fit(experiment: Experiment, encoded, run: ModelDir,
                else None)
     trainer.fit(make_windows, batches("valid"), on_best=on_best)
     return trainer, batches
+
+
+def training_epochs(train: prepare.EncodedSplit, encoder, framing,
+                    config, augmentation: augmentation_lib.Augmentation):
+    """Returns the function that gives each epoch's training windows (see
+    `Trainer.fit`): the pieces as they stream from the cache, transposed
+    as `augmentation` says, cut and shuffled as `config` says."""
+    transposed = augmentation_lib.TransposedPieces(
+        train.sequences, train.pieces, encoder,
+        augmentation.transpose_semitones)
+    shapes = pipeline.piece_shapes(train.pieces, framing)
+
+    def make_windows(rng):
+        pieces = (transposed.epoch(rng) if augmentation.transpose_semitones
+                  else lambda: iter(train.pieces))
+        return pipeline.EpochWindows(pieces, shapes, config.window_length,
+                                     framing, rng, config.shuffle_windows)
+
+    return make_windows
 
 
 def with_frames(encoder, values: Dict[str, float]) -> Dict[str, float]:

@@ -57,6 +57,11 @@ class TrainConfig:
         keep_checkpoints: How many latest checkpoints are kept.
         jit_compile: Compile the forward and backward pass with XLA.
         seed: Seeds initialisation, window offsets and shuffling.
+        shuffle_windows: Training windows shuffled together. An epoch with
+            no more windows is shuffled whole; a longer one (a large corpus)
+            passes through a shuffle buffer of this many windows, which
+            bounds the memory training needs (see
+            `polyframe.data.pipeline.EpochWindows`).
         normalizer: The count the training loss is divided by ("events",
             "tokens" or "notes").
         preview_every_minutes: At a new best checkpoint, log a short sample
@@ -86,6 +91,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     jit_compile: bool = False
     seed: int = 0
+    shuffle_windows: int = 16384
     normalizer: str = "events"
     preview_every_minutes: float = 5.0
     max_nonfinite_steps: int = 10
@@ -111,6 +117,8 @@ class TrainConfig:
                        minimum=1)
         checks.boolean(owner, "jit_compile", self.jit_compile)
         checks.integer(owner, "seed", self.seed, minimum=0)
+        checks.integer(owner, "shuffle_windows", self.shuffle_windows,
+                       minimum=1)
         checks.choice(owner, "normalizer", self.normalizer,
                       ("events", "tokens", "notes"))
         checks.real(owner, "preview_every_minutes",
@@ -295,22 +303,26 @@ class Trainer:
         return [float(v) for v in self._all_mean(
             tf.constant(values, tf.float64)).numpy()]
 
-    def _epoch_dataset(self, windows: pipeline.Batch, num_steps: int,
+    def _epoch_dataset(self, windows: pipeline.EpochWindows, num_steps: int,
                        done: int):
         """This worker's share of the epoch's batches, from step `done` on.
 
+        The windows are cut as the steps need them (`tf.data` reads them
+        from a Python generator), so memory does not grow with the corpus.
         Every input pipeline (one per worker) takes every n-th window of the
         epoch's first `num_steps` global batches and batches them for its
         replicas, so a step's global batch holds the same windows however
         many workers and replicas there are.
         """
-        used = {key: value[:num_steps * self.config.batch_size]
-                for key, value in windows.items()}
+        signature = windows.signature()
 
         def dataset_for(context: tf.distribute.InputContext):
             per_replica = context.get_per_replica_batch_size(
                 self.config.batch_size)
-            return (tf.data.Dataset.from_tensor_slices(used)
+            return (tf.data.Dataset.from_generator(
+                windows.chunks, output_signature=signature)
+                    .unbatch()
+                    .take(num_steps * self.config.batch_size)
                     .shard(context.num_input_pipelines,
                            context.input_pipeline_id)
                     .batch(per_replica, drop_remainder=True)
@@ -327,7 +339,8 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + float(value)
         return metrics_lib.from_sums(totals)
 
-    def fit(self, make_windows: Callable[[np.random.Generator], pipeline.Batch],
+    def fit(self, make_windows: Callable[[np.random.Generator],
+                                         pipeline.EpochWindows],
             valid_batches: Callable[[], Iterable[pipeline.Batch]],
             on_best: Optional[Callable[[int], None]] = None) -> None:
         """Trains until `max_epochs`, `max_steps` or early stopping.
@@ -337,9 +350,9 @@ class Trainer:
         on the same directory resumes there.
 
         Args:
-            make_windows: Returns one epoch's stacked training windows, drawn
-                with the given generator (seeded by the epoch, so a resumed
-                epoch sees exactly the same windows in the same order).
+            make_windows: Returns one epoch's training windows, drawn with
+                the given generator (seeded by the epoch, so a resumed epoch
+                sees exactly the same windows in the same order).
             valid_batches: Returns the validation batches.
             on_best: Called with the step after each new best checkpoint
                 (e.g. a TensorBoard preview); its time is not counted in the
@@ -364,10 +377,10 @@ class Trainer:
                not self._out_of_steps() and not self._out_of_patience()):
             epoch = int(self.epoch)
             windows = make_windows(np.random.default_rng([config.seed, epoch]))
-            num_steps = len(windows["mask"]) // config.batch_size
+            num_steps = windows.num_windows // config.batch_size
             if num_steps == 0:
                 raise UserFacingError(
-                    f"the training split makes only {len(windows['mask'])} "
+                    f"the training split makes only {windows.num_windows} "
                     f"windows, fewer than one batch of {config.batch_size}; "
                     "use more music, or lower TrainConfig.batch_size or "
                     "TrainConfig.window_length.")

@@ -88,3 +88,38 @@ def test_key_normalisation_moves_to_c_major_or_a_minor(key, mode, shift):
 def test_negative_range_is_rejected():
     with pytest.raises(ValueError, match="transpose_semitones"):
         augmentation.Augmentation(transpose_semitones=-1)
+
+
+def test_kept_encodings_are_bounded_and_change_nothing(encoder, monkeypatch):
+    sequences = [piece([72, 65, 57, 48]), piece([70, 62, 55, 46])]
+    originals = [encoder.encode(s) for s in sequences]
+    calls = []
+    real_encode = encoder.encode
+    monkeypatch.setattr(encoder, "encode",
+                        lambda s: (calls.append(1), real_encode(s))[1])
+    keeping = augmentation.TransposedPieces(sequences, originals, encoder, 5)
+    streaming = augmentation.TransposedPieces(sequences, originals, encoder,
+                                              5, max_kept_events=0)
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        kept = keeping.draw(rng)
+        again = streaming.draw(np.random.default_rng(seed))
+        for a, b in zip(kept, again):
+            np.testing.assert_array_equal(a, b)
+    # Both drew the same 12 keys; the unbounded one encoded each distinct
+    # (piece, shift) once, the other every non-zero shift again.
+    shifts = [tuple(np.random.default_rng(seed).integers(-5, 6, size=2))
+              for seed in range(6)]
+    distinct = {(i, s) for draw in shifts for i, s in enumerate(draw) if s}
+    repeated = sum(1 for draw in shifts for s in draw if s)
+    assert len(calls) == len(distinct) + repeated
+
+
+def test_an_epoch_iterates_the_same_keys_each_time(encoder):
+    sequences = [piece([72, 65, 57, 48]), piece([70, 62, 55, 46])]
+    pieces = augmentation.TransposedPieces(
+        sequences, [encoder.encode(s) for s in sequences], encoder, 5,
+        max_kept_events=0)
+    epoch = pieces.epoch(np.random.default_rng(4))
+    for first, second in zip(list(epoch()), list(epoch())):
+        np.testing.assert_array_equal(first, second)

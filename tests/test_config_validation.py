@@ -79,6 +79,7 @@ TABLE = {
     "TrainConfig.keep_checkpoints": ((), POSITIVE_INT),
     "TrainConfig.jit_compile": ((), BOOLEAN),
     "TrainConfig.seed": ((), NON_NEGATIVE_INT),
+    "TrainConfig.shuffle_windows": ((), POSITIVE_INT),
     "TrainConfig.normalizer": ((), CHOICE),
     "TrainConfig.preview_every_minutes": ((), NON_NEGATIVE_REAL),
     "TrainConfig.max_nonfinite_steps": ((), POSITIVE_INT),

@@ -83,3 +83,21 @@ def test_skipped_pieces_stay_skipped_when_reused(tmp_path):
     for encoded in (first, second):
         assert [s.id for s in encoded["train"].sequences] == \
             ["t0", "t1", "t2", "t3"]
+
+
+def test_every_split_reads_back_its_own_pieces_in_order(tmp_path):
+    data = corpus()
+    data.valid.append(piece("v2", 3, length=5))
+    for attempt in ("fresh", "reused"):
+        fitted = encoder()[0]
+        encoded = encode_corpus(fitted, data, cache_dir=str(tmp_path))
+        for split in ("train", "valid", "test"):
+            sequences = list(encoded[split].sequences)
+            assert [s.id for s in sequences] == [
+                s.id for s in data.split(split)], attempt
+            for sequence, events, length in zip(
+                    sequences, encoded[split].pieces,
+                    encoded[split].lengths):
+                np.testing.assert_array_equal(events,
+                                              fitted.encode(sequence))
+                assert len(events) == length

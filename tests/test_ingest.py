@@ -115,7 +115,9 @@ def test_shards_hold_at_most_shard_size_pieces_in_path_order(corpus_dir,
     with open(os.path.join(source.cache_path, cache.MANIFEST_NAME)) as f:
         manifest = json.load(f)
     assert [s["num_records"] for s in manifest["shards"]] == [7, 7, 7, 7, 2]
-    assert set(manifest["files"]) == {ingest.REPORT_NAME}
+    assert set(manifest["files"]) == {ingest.REPORT_NAME, ingest.PIECES_NAME}
+    with open(os.path.join(source.cache_path, ingest.PIECES_NAME)) as f:
+        assert json.load(f) == ids
 
 
 def test_report_names_every_skipped_file_and_counts(corpus_dir, tmp_path):
@@ -304,8 +306,9 @@ def test_empty_build_reads_back_empty(tmp_path):
     with cache.ShardedCacheWriter(str(target)) as writer:
         writer.add_file("notes.json", b"{}")
         built = writer.commit({"k": 1})
-    assert built.sequences == [] and built.files == {"notes.json": b"{}"}
-    assert cache.read_sharded(str(target), {"k": 1}).sequences == []
+    assert list(built.sequences) == [] and built.files == {
+        "notes.json": b"{}"}
+    assert list(cache.read_sharded(str(target), {"k": 1}).sequences) == []
     assert cache.read_sharded(str(target), {"k": 2}) is None
 
 

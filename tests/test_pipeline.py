@@ -101,3 +101,87 @@ def test_times_and_melody_features_follow_the_targets():
                                np.arange(length + 1) * 0.5)
     assert batch["melody_pitch"].shape == (1, 64)  # 41 notes, bucketed
     assert (batch["melody_pitch"][0, length:] == 129).all()
+
+
+def window_rows(windows):
+    """Every window as a hashable tuple of its events, in order."""
+    return [tuple(w.reshape(-1).tolist()) for w in windows["events"]]
+
+
+def stacked(epoch):
+    return pipeline._stack(list(epoch.windows()))  # pylint: disable=protected-access
+
+
+def test_an_epoch_that_fits_the_shuffle_buffer_is_shuffled_whole():
+    data = pieces()
+    whole = pipeline.training_windows(data, 8, FRAMING,
+                                      np.random.default_rng([0, 3]))
+    epoch = pipeline.epoch_of(data, 8, FRAMING, np.random.default_rng([0, 3]),
+                              shuffle_windows=len(whole["mask"]))
+    assert epoch.num_windows == len(whole["mask"])
+    for key, value in stacked(epoch).items():
+        np.testing.assert_array_equal(value, whole[key])
+
+
+def test_a_longer_epoch_streams_through_a_bounded_buffer():
+    data = pieces() + pieces(seed=1)
+
+    def epoch(buffer):
+        return pipeline.epoch_of(data, 8, FRAMING, np.random.default_rng(5),
+                                 shuffle_windows=buffer)
+
+    whole, small, one = (stacked(epoch(b)) for b in (10**6, 4, 1))
+    assert sorted(window_rows(small)) == sorted(window_rows(whole))
+    assert window_rows(small) != window_rows(whole)
+    again = epoch(4)
+    assert window_rows(stacked(again)) == window_rows(stacked(again))
+    # A buffer of one window keeps the pieces' order: windows come out in
+    # the order they are cut, piece after piece.
+    starts = [float(rows[1:][mask > 0][..., 0].sum()) for rows, mask in
+              zip(one["events"], one["mask"])]
+    expected = []
+    offsets = np.random.default_rng(5).integers(8, size=len(data))
+    for piece, offset in zip(data, offsets):
+        bounds = [0] + list(range(offset or 8, len(piece), 8)) + [len(piece)]
+        expected += [float(piece[b:e, :, 0].sum())
+                     for b, e in zip(bounds[:-1], bounds[1:]) if e > b]
+    assert starts == expected
+
+
+def test_chunks_stack_the_windows_in_order():
+    data = pieces()
+    epoch = pipeline.epoch_of(data, 8, FRAMING, np.random.default_rng(2))
+    chunks = list(epoch.chunks(size=3))
+    assert [len(c["mask"]) for c in chunks][:-1] == [3] * (len(chunks) - 1)
+    joined = {key: np.concatenate([c[key] for c in chunks])
+              for key in chunks[0]}
+    for key, value in stacked(epoch).items():
+        np.testing.assert_array_equal(joined[key], value)
+    signature = epoch.signature()
+    assert signature["events"].shape.as_list() == [None, 9, 4, 2]
+    assert signature["mask"].dtype.name == "float32"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_window_counts_are_known_before_cutting(seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 50, size=30)
+    offsets = rng.integers(8, size=30)
+    counted = pipeline.count_windows(lengths, offsets, 8)
+    for length, offset, count in zip(lengths, offsets, counted):
+        bounds = [0] + list(range(offset or 8, length, 8)) + [length]
+        assert count == sum(1 for b, e in zip(bounds[:-1], bounds[1:])
+                            if e > b)
+
+
+def test_whole_pieces_sorted_in_groups_cover_every_piece_once():
+    data = pieces() + pieces(seed=3)
+    grouped = list(pipeline.whole_pieces(data, 2, FRAMING, sort_pieces=4))
+    together = list(pipeline.whole_pieces(data, 2, FRAMING))
+    assert sum(b["mask"].sum() for b in grouped) == sum(len(p) for p in data)
+    assert len(grouped) == len(together) == 5
+    # Groups of 4 pieces are sorted apart: events per piece, batch by batch.
+    assert [b["mask"].sum(1).tolist() for b in grouped] == [
+        [1, 7], [19, 40], [1, 7], [19, 41], [40, 41]]
+    assert [b["mask"].sum(1).tolist() for b in together] == [
+        [1, 1], [7, 7], [19, 19], [40, 40], [41, 41]]

@@ -56,7 +56,7 @@ def make_trainer(model_dir, **overrides):
 def fit(trainer, train, valid):
     trainer.restore_latest()
     trainer.fit(
-        lambda rng: pipeline.training_windows(train, 8, FRAMING, rng),
+        lambda rng: pipeline.epoch_of(train, 8, FRAMING, rng),
         lambda: pipeline.whole_pieces(valid, 8, FRAMING))
 
 
@@ -143,9 +143,15 @@ def test_training_stops_after_too_many_non_finite_steps_in_a_row(tmp_path):
     best = trainer.restore_best()
     finite = [v.numpy() for v in trainer.model.trainable_variables]
 
+    class PoisonedWindows(pipeline.EpochWindows):
+        def chunks(self, size=256):
+            for chunk in super().chunks(size):
+                yield dict(chunk, mask=chunk["mask"] * np.nan)
+
     def poisoned_windows(rng):
-        windows = pipeline.training_windows(train, 8, FRAMING, rng)
-        return dict(windows, mask=windows["mask"] * np.nan)
+        return PoisonedWindows(lambda: iter(train),
+                               pipeline.piece_shapes(train, FRAMING), 8,
+                               FRAMING, rng, shuffle_windows=1000)
 
     again = make_trainer(tmp_path, max_epochs=6, max_nonfinite_steps=3)
     again.restore_latest()

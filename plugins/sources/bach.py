@@ -100,7 +100,7 @@ class BachChorales:
             logging.info("Read %d Bach chorales from the cache in %s.",
                          len(cached.sequences), self.cache_path)
             report = json.loads(cached.files[REPORT_NAME])
-            sequences = cached.sequences
+            sequences = list(cached.sequences)  # 405 pieces: kept in memory.
             skipped = [tuple(item) for item in report["skipped"]]
             notes_dropped = report["notes_dropped"]
         else:

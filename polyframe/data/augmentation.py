@@ -13,7 +13,7 @@ pieces without one are left as they are.
 """
 
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 from absl import logging
@@ -69,45 +69,70 @@ def key_normalized(sequence: music_pb2.NoteSequence) -> music_pb2.NoteSequence:
 
 
 class TransposedPieces:
-    """Encodes training pieces in random keys, one draw per epoch.
+    """Encodes training pieces in random keys, drawn anew every epoch.
 
-    Encodings are cached per (piece, shift), so each is computed once.
+    Encodings are kept per (piece, shift) up to `max_kept_events` events in
+    all, so a small corpus is encoded in each key once while a large one is
+    re-encoded as it streams past, in bounded memory.
 
     Args:
         sequences: The training pieces.
-        encoded: Their encodings in their own key (the fallback).
+        encoded: Their encodings in their own key (the fallback), in the
+            same order.
         encoder: The fitted encoder.
         max_semitones: The largest shift up or down.
+        max_kept_events: The most events of transposed encodings kept.
     """
 
     def __init__(self, sequences: Sequence[music_pb2.NoteSequence],
                  encoded: Sequence[np.ndarray], encoder: EventEncoder,
-                 max_semitones: int):
-        self._sequences = list(sequences)
+                 max_semitones: int, max_kept_events: int = 4_000_000):
+        self._sequences = sequences
+        self._encoded = encoded
         self._encoder = encoder
         self._max = int(max_semitones)
-        self._cache: Dict[Tuple[int, int], np.ndarray] = {
-            (index, 0): piece for index, piece in enumerate(encoded)}
+        self._kept: Dict[Tuple[int, int], np.ndarray] = {}
+        self._kept_events = 0
+        self._max_kept_events = max_kept_events
         self._out_of_range = 0
+
+    def epoch(self, rng: np.random.Generator
+              ) -> Callable[[], Iterator[np.ndarray]]:
+        """Draws a key for every piece; returns a function that iterates
+        over the pieces in those keys (afresh at each call)."""
+        shifts = rng.integers(-self._max, self._max + 1,
+                              size=len(self._sequences))
+
+        def pieces() -> Iterator[np.ndarray]:
+            for index, (sequence, own) in enumerate(
+                    zip(self._sequences, self._encoded)):
+                yield self._transposed(index, int(shifts[index]), sequence,
+                                       own)
+
+        return pieces
 
     def draw(self, rng: np.random.Generator) -> List[np.ndarray]:
         """Returns every training piece, each in a randomly drawn key."""
-        shifts = rng.integers(-self._max, self._max + 1,
-                              size=len(self._sequences))
-        return [self._encoded(index, int(shift))
-                for index, shift in enumerate(shifts)]
+        return list(self.epoch(rng)())
 
-    def _encoded(self, index: int, shift: int) -> np.ndarray:
+    def _transposed(self, index: int, shift: int,
+                    sequence: music_pb2.NoteSequence,
+                    own: np.ndarray) -> np.ndarray:
+        if shift == 0:
+            return own
         key = (index, shift)
-        if key not in self._cache:
-            try:
-                self._cache[key] = self._encoder.encode(
-                    transpose(self._sequences[index], shift))
-            except UnusableSequenceError:
-                self._out_of_range += 1
-                if self._out_of_range == 1:
-                    logging.info("a transposition that leaves the encoder's "
-                                 "pitch range is replaced by the piece's own "
-                                 "key")
-                self._cache[key] = self._cache[(index, 0)]
-        return self._cache[key]
+        if key in self._kept:
+            return self._kept[key]
+        try:
+            events = self._encoder.encode(transpose(sequence, shift))
+        except UnusableSequenceError:
+            self._out_of_range += 1
+            if self._out_of_range == 1:
+                logging.info("a transposition that leaves the encoder's "
+                             "pitch range is replaced by the piece's own "
+                             "key")
+            events = own
+        if self._kept_events + len(events) <= self._max_kept_events:
+            self._kept[key] = events
+            self._kept_events += len(events)
+        return events

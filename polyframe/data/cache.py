@@ -40,6 +40,7 @@ from google.protobuf import message
 from note_seq.protobuf import music_pb2
 import platformdirs
 
+from polyframe.data.lazy_pieces import StoredRecords
 from polyframe.errors import UserFacingError
 
 CACHE_DIR_ENV = "POLYFRAME_CACHE_DIR"
@@ -69,18 +70,20 @@ class ShardedCache:
     Attributes:
         directory: Where it was read from.
         records: Every record of every shard, in the order written, parsed
-            by the reader's `parse` (NoteSequences by default).
+            by the reader's `parse` (NoteSequences by default) only when
+            iterated over (see `polyframe.data.lazy_pieces`), so a cache
+            larger than memory can be used.
         files: The contents of the other files the manifest lists, by name.
         manifest: The whole manifest.
     """
 
     directory: str
-    records: List[Any]
+    records: StoredRecords
     files: Dict[str, bytes]
     manifest: Dict[str, Any]
 
     @property
-    def sequences(self) -> List[music_pb2.NoteSequence]:
+    def sequences(self) -> StoredRecords:
         """The records of a cache of NoteSequences."""
         return self.records
 
@@ -280,13 +283,17 @@ class ShardedCacheWriter:
                       (json.dumps(manifest, indent=1, sort_keys=True) +
                        "\n").encode("utf-8"))
         _fsync_directory(self._temp)
-        cached = read_sharded(self._temp, key, parse=self._parse)
-        if cached is None:
+        built = read_sharded(self._temp, key, parse=self._parse)
+        if built is None or sum(1 for _ in built.records) != len(built.records):
             raise RuntimeError(f"the cache just built in {self._temp} does "
                                "not read back; see the log above")
         self._publish(key)
-        cached.directory = self.directory
-        return cached
+        published = read_sharded(self.directory, key, parse=self._parse)
+        if published is None:
+            raise UserFacingError(
+                f"another run replaced the cache in {self.directory} while "
+                "this one wrote it; run again.")
+        return published
 
     def _unfinished_shard(self, index: int) -> str:
         return os.path.join(self._temp, f"shard-{index:05d}.unfinished")
@@ -340,7 +347,8 @@ def read_sharded(directory: str, key: Dict[str, Any],
     Returns:
         The cache, or None if there is none, it was built for another key,
         any listed file is missing or does not match the manifest, or the
-        directory changed while it was read (another run replaced it).
+        directory changed while it was checked (another run replaced it).
+        Its records are read when they are iterated over.
     """
     manifest = _load_manifest(directory)
     if manifest is None:
@@ -352,19 +360,17 @@ def read_sharded(directory: str, key: Dict[str, Any],
             return None
         files = {name: _read_bytes(os.path.join(directory, name))
                  for name in manifest["files"]}
-        records = []
-        for shard in manifest["shards"]:
-            path = os.path.join(directory, shard["name"])
-            records.extend(parse(record.numpy()) for record in
-                           _tensorflow().data.TFRecordDataset(path))
-    except (OSError, _tensorflow().errors.OpError, message.DecodeError) as e:
+    except (OSError, KeyError, TypeError) as e:
         logging.info("Ignoring cache in %s: it changed while being read "
                      "(%s).", directory, str(e).splitlines()[0])
         return None
-    if len(records) != manifest["num_records"] or None in files.values():
+    if None in files.values():
         logging.info("Ignoring cache in %s: it changed while being read.",
                      directory)
         return None
+    records = StoredRecords(
+        [(os.path.join(directory, shard["name"]), shard["num_records"])
+         for shard in manifest["shards"]], parse, where=directory)
     return ShardedCache(directory=directory, records=records, files=files,
                         manifest=manifest)
 
@@ -402,6 +408,13 @@ def _sharded_manifest_problem(manifest: Any,
     for field in ("key", "shards", "files", "num_records"):
         if field not in manifest:
             return f"manifest lacks {field!r}"
+    try:
+        listed = sum(int(shard["num_records"]) for shard in manifest["shards"])
+    except (KeyError, TypeError, ValueError):
+        return "manifest lists its shards wrongly"
+    if listed != manifest["num_records"]:
+        return (f"manifest lists {listed} records in its shards, "
+                f"{manifest['num_records']} in all")
     expected = _as_json(key)
     if manifest["key"] != expected:
         return ("it was built for other inputs or settings "

@@ -32,19 +32,21 @@ class Corpus:
     """NoteSequences by split, plus the pieces that were skipped.
 
     Attributes:
-        train, valid, test: The pieces of each split, voices in `instrument`.
+        train, valid, test: The pieces of each split, voices in `instrument`:
+            a list, or a sequence that reads them from a cache as they are
+            iterated over (`polyframe.data.lazy_pieces`).
         skipped: `(piece id, reason)` for every piece that was dropped.
         notes_dropped: Counts of notes dropped inside kept pieces, by reason
             (e.g. zero-length grace notes).
     """
 
-    train: List[music_pb2.NoteSequence]
-    valid: List[music_pb2.NoteSequence]
-    test: List[music_pb2.NoteSequence]
+    train: Sequence[music_pb2.NoteSequence]
+    valid: Sequence[music_pb2.NoteSequence]
+    test: Sequence[music_pb2.NoteSequence]
     skipped: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
     notes_dropped: Dict[str, int] = dataclasses.field(default_factory=dict)
 
-    def split(self, name: str) -> List[music_pb2.NoteSequence]:
+    def split(self, name: str) -> Sequence[music_pb2.NoteSequence]:
         """Returns the pieces of split `name` ("train", "valid" or "test")."""
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
@@ -91,11 +93,19 @@ def split_by_hash(pieces: Iterable[music_pb2.NoteSequence],
                   fractions: SplitFractions
                   ) -> Dict[str, List[music_pb2.NoteSequence]]:
     """The pieces by split (`split_of` their ids), in their given order."""
-    by_split: Dict[str, List[music_pb2.NoteSequence]] = {
-        name: [] for name in SPLITS}
-    for piece in pieces:
-        by_split[split_of(piece.id, fractions)].append(piece)
-    return by_split
+    pieces = list(pieces)
+    return {name: [pieces[i] for i in chosen] for name, chosen in
+            split_positions([p.id for p in pieces], fractions).items()}
+
+
+def split_positions(ids: Iterable[str], fractions: SplitFractions
+                    ) -> Dict[str, List[int]]:
+    """Where the pieces of each split are among `ids` (`split_of` each id),
+    for sources that split pieces they have not read yet."""
+    positions: Dict[str, List[int]] = {name: [] for name in SPLITS}
+    for position, piece_id in enumerate(ids):
+        positions[split_of(piece_id, fractions)].append(position)
+    return positions
 
 
 def split_sizes(by_split: Mapping[str, Sized]) -> str:

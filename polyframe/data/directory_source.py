@@ -29,9 +29,9 @@ from absl import logging
 from note_seq.protobuf import music_pb2
 
 from polyframe import checks
-from polyframe.data import cache, ingest
+from polyframe.data import cache, ingest, lazy_pieces
 from polyframe.data.corpus import (SPLITS, Corpus, SplitFractions,
-                                   log_skipped, split_by_hash, split_sizes)
+                                   log_skipped, split_positions, split_sizes)
 from polyframe.data.voice_rules import RULES, VoiceRule
 from polyframe.errors import UserFacingError
 
@@ -194,26 +194,28 @@ class DirectorySource(abc.ABC):
                 f"{self.format_name} files were skipped "
                 f"({ingest.summarize(report['skipped_by_reason'])}); "
                 f"{ingested.report_path} names each file and its reason.")
-        by_split, how = self._split(ingested.sequences)
+        positions, how = self._split(ingested.ids)
+        by_split = {name: lazy_pieces.subset(ingested.sequences, chosen)
+                    for name, chosen in positions.items()}
         self._log(root, ingested, by_split, how)
         return Corpus(**by_split, skipped=ingest.skipped_pairs(report),
                       notes_dropped=dict(report["notes_dropped"]))
 
-    def _split(self, sequences: List[music_pb2.NoteSequence]
-               ) -> Tuple[Dict[str, List[music_pb2.NoteSequence]], str]:
-        """Returns the pieces by split, and how they were split."""
-        by_split = {name: [] for name in SPLITS}
-        folders = [piece.id.split("/")[0].lower() if "/" in piece.id else ""
-                   for piece in sequences]
+    def _split(self, ids: Sequence[str]
+               ) -> Tuple[Dict[str, List[int]], str]:
+        """Returns the positions of the pieces of every split, and how they
+        were split."""
+        folders = [piece_id.split("/")[0].lower() if "/" in piece_id else ""
+                   for piece_id in ids]
         if all(folder in FOLDER_SPLITS for folder in folders):
-            for piece, folder in zip(sequences, folders):
-                by_split[FOLDER_SPLITS[folder]].append(piece)
-            return by_split, "by its train/valid/test folders"
-        return (split_by_hash(sequences, self.fractions),
+            return ({name: [i for i, folder in enumerate(folders)
+                            if FOLDER_SPLITS[folder] == name]
+                     for name in SPLITS}, "by its train/valid/test folders")
+        return (split_positions(ids, self.fractions),
                 "by a hash of each path")
 
     def _log(self, root: str, ingested: ingest.Ingested,
-             by_split: Dict[str, List[music_pb2.NoteSequence]],
+             by_split: Dict[str, Sequence[music_pb2.NoteSequence]],
              how: str) -> None:
         report = ingested.report
         sizes = split_sizes(by_split)

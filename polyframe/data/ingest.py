@@ -71,13 +71,17 @@ from tqdm import tqdm
 
 from polyframe.data import cache, skip_reasons
 from polyframe.data.corpus import UnusableSequenceError
+from polyframe.data.lazy_pieces import StoredRecords
 from polyframe.data.voice_rules import VoicedPiece
 from polyframe.errors import UserFacingError
 
-# Bump when parsing or the voice rules change what a file yields, so that
-# caches built by older code are not trusted.
-INGEST_VERSION = 2
+# Bump when parsing or the voice rules change what a file yields, or the
+# cache's layout changes, so that caches built by older code are not trusted.
+INGEST_VERSION = 3
 REPORT_NAME = "report.json"
+# The ids of the cached pieces, in record order, so a corpus is split
+# without reading its pieces.
+PIECES_NAME = "pieces.json"
 # Chunks of at most this many files go to a worker at once: enough to make
 # the cost of sending them negligible, few enough to balance the load.
 MAX_CHUNK_SIZE = 16
@@ -162,7 +166,9 @@ class Ingested:
     """A folder's pieces and the report about them.
 
     Attributes:
-        sequences: The kept pieces in path order, ids = relative paths.
+        sequences: The kept pieces in path order, ids = relative paths,
+            read from the cache when iterated over.
+        ids: Their ids, in the same order.
         report: The contents of `report.json`.
         report_path: Where `report.json` is.
         from_cache: Whether nothing had to be parsed.
@@ -170,7 +176,8 @@ class Ingested:
         num_workers: Worker processes used (0 when read from the cache).
     """
 
-    sequences: List[music_pb2.NoteSequence]
+    sequences: StoredRecords
+    ids: List[str]
     report: Dict[str, Any]
     report_path: str
     from_cache: bool
@@ -388,6 +395,7 @@ def ingest(parse: ParseFunction,
     if cached is not None:
         return Ingested(
             sequences=cached.sequences,
+            ids=json.loads(cached.files[PIECES_NAME]),
             report=json.loads(cached.files[REPORT_NAME]),
             report_path=os.path.join(directory, REPORT_NAME),
             from_cache=True, seconds=time.time() - start, num_workers=0)
@@ -398,6 +406,7 @@ def ingest(parse: ParseFunction,
                  directory)
     report = _Report(source, root, settings)
     parsed_inputs = {}
+    ids = []
     with cache.ShardedCacheWriter(directory, shard_size) as writer:
         for result in parse_files(parse, root, paths, workers, source,
                                   f"Reading {source}", limits):
@@ -405,6 +414,7 @@ def ingest(parse: ParseFunction,
             report.add(result)
             if result.record is not None:
                 writer.add(result.record)
+                ids.append(result.path)
         changed = [path for path in paths
                    if parsed_inputs[path] != key["inputs"][path]]
         if changed:
@@ -414,9 +424,10 @@ def ingest(parse: ParseFunction,
                 len(changed), changed[0])
             key["inputs"] = parsed_inputs
         writer.add_file(REPORT_NAME, report.to_json())
+        writer.add_file(PIECES_NAME, json.dumps(ids).encode("utf-8"))
         built = writer.commit(key)
     return Ingested(
-        sequences=built.sequences, report=report.as_dict(),
+        sequences=built.sequences, ids=ids, report=report.as_dict(),
         report_path=os.path.join(directory, REPORT_NAME), from_cache=False,
         seconds=time.time() - start, num_workers=workers)
 

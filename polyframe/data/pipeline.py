@@ -10,8 +10,11 @@ likelihood of each piece. The keys of a batch are documented in
 `polyframe.sequence_model`.
 """
 
+import copy
 import dataclasses
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+import itertools
+from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 import tensorflow as tf
@@ -135,44 +138,193 @@ def _stack(examples: List[Batch]) -> Batch:
     return {key: np.stack([e[key] for e in examples]) for key in examples[0]}
 
 
-def training_windows(pieces: Sequence[np.ndarray], window_length: int,
-                     framing: Framing, rng: np.random.Generator) -> Batch:
-    """Cuts every piece into windows of at most `window_length` targets.
+def count_windows(num_targets: np.ndarray, offsets: np.ndarray,
+                  window_length: int) -> np.ndarray:
+    """How many windows `training_windows` cuts from pieces of `num_targets`
+    targets starting at `offsets` (the first window is `offset` long, or a
+    whole window for offset 0)."""
+    first = np.where(offsets == 0, window_length, offsets)
+    rest = np.maximum(num_targets - first, 0)
+    return np.where(num_targets > 0, 1 + -(-rest // window_length), 0)
+
+
+def _windows_of(framed: _Piece, offset: int, window_length: int,
+                melody_length: int) -> Iterator[Batch]:
+    """The windows of one framed piece, in order (see `training_windows`)."""
+    num_targets = len(framed.rows) - 1
+    boundaries = [0] + list(range(offset or window_length, num_targets,
+                                  window_length)) + [num_targets]
+    for begin, end in zip(boundaries[:-1], boundaries[1:]):
+        if end > begin:
+            example = _example(framed, begin, end, window_length)
+            if "melody_pitch" in example:
+                _pad_melody(example, melody_length)
+            yield example
+
+
+def _pad_melody(example: Batch, length: int) -> None:
+    example["melody_pitch"] = _pad(example["melody_pitch"], length,
+                                   sequence_model.MELODY_PAD)
+    example["melody_timing"] = _pad(example["melody_timing"], length, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PieceShapes:
+    """What cutting the training pieces into windows needs to know ahead.
+
+    Attributes:
+        num_targets: Targets of every piece (its events, plus END).
+        melody_length: Every window's melody length (the longest melody,
+            rounded up to `MELODY_BUCKET`), so every batch has one shape;
+            0 when the model reads no melody.
+    """
+
+    num_targets: np.ndarray
+    melody_length: int
+
+
+def piece_shapes(pieces: Iterable[np.ndarray], framing: Framing
+                 ) -> PieceShapes:
+    """Reads the pieces once and measures them (see `PieceShapes`)."""
+    targets, longest = [], 0
+    for piece in pieces:
+        targets.append(len(_with_end(piece, framing.end_row)))
+        if framing.melody is not None:
+            longest = max(longest, len(framing.melody(piece)[0]))
+    return PieceShapes(np.asarray(targets, np.int64),
+                       -(-longest // MELODY_BUCKET) * MELODY_BUCKET)
+
+
+class EpochWindows:
+    """One epoch of training windows, cut from the pieces as they are read.
 
     Each piece starts its windows at a random offset in [0, window_length):
     the first window is shorter, and every event is a target exactly once.
     Notes are counted on the whole piece, so a note held across a window
-    boundary is not new in the second window.
+    boundary is not new in the second window. The windows come out in a
+    random order: an epoch of at most `shuffle_windows` windows is shuffled
+    whole; a longer one passes through a shuffle buffer of that many
+    windows, so memory stays bounded whatever the size of the corpus.
 
-    Returns:
-        Stacked arrays (see `polyframe.sequence_model` for the keys), the
-        windows in a random order.
+    Every draw is made from `rng` (offsets when the epoch is made, the
+    order as it is read), and iterating again gives the same windows in the
+    same order, so a resumed epoch repeats exactly.
+
+    Args:
+        pieces: Returns an iterator over the epoch's pieces, afresh at each
+            call, in the same order as `shapes` measured them.
+        shapes: The pieces' measurements (`piece_shapes`).
+        window_length: Most targets per window.
+        framing: How pieces become examples.
+        rng: Draws the offsets and the order.
+        shuffle_windows: Size of the shuffle buffer, in windows.
     """
-    examples = []
-    for piece in pieces:
-        framed = _frame(piece, framing)
-        num_targets = len(framed.rows) - 1
-        offset = int(rng.integers(window_length))
-        boundaries = [0] + list(range(offset or window_length, num_targets,
-                                      window_length)) + [num_targets]
-        for begin, end in zip(boundaries[:-1], boundaries[1:]):
-            if end > begin:
-                examples.append(_example(framed, begin, end, window_length))
-    order = rng.permutation(len(examples))
-    return _stack([examples[i] for i in order])
+
+    def __init__(self, pieces: Callable[[], Iterator[np.ndarray]],
+                 shapes: PieceShapes, window_length: int, framing: Framing,
+                 rng: np.random.Generator, shuffle_windows: int):
+        self._pieces = pieces
+        self._shapes = shapes
+        self._window_length = window_length
+        self._framing = framing
+        self._offsets = rng.integers(window_length,
+                                     size=len(shapes.num_targets))
+        self._rng_state = copy.deepcopy(rng.bit_generator.state)
+        self._shuffle_windows = shuffle_windows
+        self.num_windows = int(count_windows(
+            shapes.num_targets, self._offsets, window_length).sum())
+
+    def windows(self) -> Iterator[Batch]:
+        """Yields the epoch's windows one by one, in their random order."""
+        rng = np.random.default_rng()
+        rng.bit_generator.state = copy.deepcopy(self._rng_state)
+        in_order = self._in_order()
+        if self.num_windows <= self._shuffle_windows:
+            held = list(in_order)
+            for index in rng.permutation(len(held)):
+                yield held[index]
+            return
+        held = list(itertools.islice(in_order, self._shuffle_windows))
+        for window in in_order:
+            index = int(rng.integers(len(held)))
+            yield held[index]
+            held[index] = window
+        for index in rng.permutation(len(held)):
+            yield held[index]
+
+    def chunks(self, size: int = 256) -> Iterator[Batch]:
+        """Yields the windows stacked `size` at a time (the last chunk may
+        be smaller), which a `tf.data` pipeline reads faster."""
+        windows = self.windows()
+        while True:
+            chunk = list(itertools.islice(windows, size))
+            if not chunk:
+                return
+            yield _stack(chunk)
+
+    def signature(self) -> Dict[str, tf.TensorSpec]:
+        """The `tf.TensorSpec` of a chunk of windows, key by key."""
+        piece = next(iter(self._pieces()))
+        example = next(_windows_of(_frame(piece, self._framing), 0,
+                                   self._window_length,
+                                   self._shapes.melody_length))
+        return {key: tf.TensorSpec((None,) + value.shape,
+                                   tf.as_dtype(value.dtype))
+                for key, value in example.items()}
+
+    def _in_order(self) -> Iterator[Batch]:
+        count = 0
+        for index, piece in enumerate(self._pieces()):
+            framed = _frame(piece, self._framing)
+            for window in _windows_of(framed, int(self._offsets[index]),
+                                      self._window_length,
+                                      self._shapes.melody_length):
+                count += 1
+                yield window
+        if count != self.num_windows:
+            raise RuntimeError(
+                f"the training pieces gave {count} windows, "
+                f"{self.num_windows} were expected; they changed since "
+                "they were measured")
 
 
-def whole_pieces(pieces: Sequence[np.ndarray], batch_size: int,
-                 framing: Framing) -> Iterator[Batch]:
+def epoch_of(pieces: Sequence[np.ndarray], window_length: int,
+             framing: Framing, rng: np.random.Generator,
+             shuffle_windows: int = np.iinfo(np.int64).max) -> EpochWindows:
+    """An epoch of windows of pieces held in memory (see `EpochWindows`)."""
+    return EpochWindows(lambda: iter(pieces), piece_shapes(pieces, framing),
+                        window_length, framing, rng, shuffle_windows)
+
+
+def training_windows(pieces: Sequence[np.ndarray], window_length: int,
+                     framing: Framing, rng: np.random.Generator) -> Batch:
+    """Every window of `pieces` (see `EpochWindows`), stacked, in a random
+    order: for small sets of pieces held in memory."""
+    return _stack(list(epoch_of(pieces, window_length, framing,
+                                rng).windows()))
+
+
+def whole_pieces(pieces: Iterable[np.ndarray], batch_size: int,
+                 framing: Framing,
+                 sort_pieces: int = 1024) -> Iterator[Batch]:
     """Yields batches of whole pieces, padded to the longest in the batch.
 
-    Pieces are sorted by length first so that little padding is computed.
+    Pieces are read `sort_pieces` at a time (rounded up to whole batches)
+    and sorted by length, so that little padding is computed while memory
+    stays bounded.
     """
-    by_length = sorted(pieces, key=len)
-    for begin in range(0, len(by_length), batch_size):
-        group = [_frame(p, framing) for p in by_length[begin:begin + batch_size]]
-        length = max(len(p.rows) - 1 for p in group)
-        yield _stack([_example(p, 0, len(p.rows) - 1, length) for p in group])
+    group_size = -(-max(sort_pieces, batch_size) // batch_size) * batch_size
+    remaining = iter(pieces)
+    while True:
+        by_length = sorted(itertools.islice(remaining, group_size), key=len)
+        if not by_length:
+            return
+        for begin in range(0, len(by_length), batch_size):
+            group = [_frame(p, framing)
+                     for p in by_length[begin:begin + batch_size]]
+            length = max(len(p.rows) - 1 for p in group)
+            yield _stack([_example(p, 0, len(p.rows) - 1, length)
+                          for p in group])
 
 
 def to_dataset(arrays: Batch, batch_size: int) -> tf.data.Dataset:

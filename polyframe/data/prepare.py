@@ -6,17 +6,21 @@ jobs in `polyframe.jobs` start from its result.
 
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional
+import tempfile
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from absl import logging
 from note_seq.protobuf import music_pb2
 
 from polyframe.data import augmentation as augmentation_lib
-from polyframe.data import cache, encoded_cache
+from polyframe.data import cache, encoded_cache, lazy_pieces
 from polyframe.data.corpus import SPLITS, Corpus, UnusableSequenceError
 from polyframe.encoding import EventEncoder
 from polyframe.errors import UserFacingError
+
+# Temporary encoded caches of this process (see `encode_corpus`).
+_SCRATCH_CACHES: List[tempfile.TemporaryDirectory] = []
 
 
 def prepare(source, encoder: EventEncoder,
@@ -43,14 +47,16 @@ def prepare(source, encoder: EventEncoder,
 
 
 def key_normalized(corpus: Corpus) -> Corpus:
-    """The corpus with every piece moved to C major / A minor."""
+    """The corpus with every piece moved to C major / A minor (as each piece
+    is read)."""
     for split in SPLITS:
-        setattr(corpus, split, [augmentation_lib.key_normalized(s)
-                                for s in corpus.split(split)])
+        setattr(corpus, split, lazy_pieces.MappedPieces(
+            corpus.split(split), augmentation_lib.key_normalized))
     return corpus
 
 
-def split_pieces(corpus: Corpus, split: str) -> List[music_pb2.NoteSequence]:
+def split_pieces(corpus: Corpus,
+                 split: str) -> Sequence[music_pb2.NoteSequence]:
     """The pieces of `split`, or of every split for "all".
 
     Raises:
@@ -62,20 +68,26 @@ def split_pieces(corpus: Corpus, split: str) -> List[music_pb2.NoteSequence]:
         raise UserFacingError(
             f"unknown split {split!r}; choose from {', '.join(SPLITS)} or "
             "'all'.")
-    return list(corpus.split(split))
+    return corpus.split(split)
 
 
 @dataclasses.dataclass
 class EncodedSplit:
     """The pieces of one split that the encoder could represent.
 
+    For a corpus read from a cache both sequences are read as they are
+    iterated over, so a split larger than memory can be used; iterate over
+    them rather than index them.
+
     Attributes:
         sequences: The NoteSequences kept.
         pieces: Their encodings, in the same order.
+        lengths: Their numbers of events, in the same order.
     """
 
-    sequences: List[music_pb2.NoteSequence]
-    pieces: List[np.ndarray]
+    sequences: Sequence[music_pb2.NoteSequence]
+    pieces: Sequence[np.ndarray]
+    lengths: np.ndarray
 
 
 def encode_corpus(encoder: EventEncoder, corpus: Corpus,
@@ -86,7 +98,10 @@ def encode_corpus(encoder: EventEncoder, corpus: Corpus,
     Pieces the encoder cannot represent are skipped and logged. The result
     (and the fitted vocabularies) is cached under `<cache_dir>/encoded/`,
     keyed by the exact pieces and the encoder's settings, so a rerun on the
-    same data does not encode again.
+    same data does not encode again. Pieces are encoded one at a time into
+    the cache and read back from it when used, so memory does not grow with
+    the corpus; where the cache cannot be written, a temporary one that
+    lasts as long as the process is used instead.
 
     Args:
         encoder: The unfitted encoder; it is fitted (or loaded) here.
@@ -104,22 +119,18 @@ def encode_corpus(encoder: EventEncoder, corpus: Corpus,
         encoded_cache.cache_key(splits, encoder)[:32])
     found = encoded_cache.read(directory, encoder)
     if found is not None:
-        cached, description = found
         logging.info("reusing the encoded splits cached in %s", directory)
     else:
-        cached = _encode_splits(encoder, corpus, fit)
-        description = encoder.describe()
-        try:
-            encoded_cache.write(directory, encoder, cached)
-        except OSError as error:
-            logging.warning("could not cache the encoded splits in %s: %s",
-                            directory, error)
-    encoded = {split: EncodedSplit([splits[split][i] for i in positions],
-                                   list(pieces))
-               for split, (positions, pieces) in cached.items()}
+        if fit:
+            encoder.fit(splits["train"])
+        found = _encode_into_cache(directory, encoder, splits)
+    stored, description = found
+    encoded = {split: EncodedSplit(
+        lazy_pieces.subset(splits[split], kept.positions), kept.pieces,
+        np.asarray(kept.lengths, np.int64))
+        for split, kept in stored.items()}
     counts = {s: len(e.pieces) for s, e in encoded.items()}
-    events = {s: int(sum(len(x) for x in e.pieces))
-              for s, e in encoded.items()}
+    events = {s: int(e.lengths.sum()) for s, e in encoded.items()}
     logging.info("encoded pieces %s, events %s; %s", counts, events,
                  description)
     if not counts["train"] or not counts["valid"]:
@@ -130,34 +141,34 @@ def encode_corpus(encoder: EventEncoder, corpus: Corpus,
     return encoded
 
 
+def _encode_into_cache(directory: str, encoder: EventEncoder, splits):
+    """Encodes `splits` into the cache at `directory` (or, if it cannot be
+    written, into a temporary one) and reads it back."""
+    try:
+        encoded_cache.write(directory, encoder, splits)
+    except OSError as error:
+        logging.warning("could not cache the encoded splits in %s (%s); "
+                        "using a temporary cache for this run", directory,
+                        error)
+        scratch = tempfile.TemporaryDirectory(prefix="polyframe-encoded-")
+        _SCRATCH_CACHES.append(scratch)  # Removed when the process ends.
+        directory = os.path.join(scratch.name, os.path.basename(directory))
+        encoded_cache.write(directory, encoder, splits)
+    found = encoded_cache.read(directory, None)
+    if found is None:
+        raise UserFacingError(
+            f"the encoded splits cached in {directory} do not read back "
+            "(another run replaced them?); run again.")
+    return found
+
+
 def encode_pieces(encoder: EventEncoder,
-                  sequences: List[music_pb2.NoteSequence],
+                  sequences: Sequence[music_pb2.NoteSequence],
                   split: str) -> EncodedSplit:
-    """Encodes `sequences` with the encoder's current state, skipping (and
-    naming in the log) the pieces it cannot represent."""
-    positions, pieces = _encode(encoder, sequences, split)
-    return EncodedSplit([sequences[i] for i in positions], pieces)
-
-
-def _encode_splits(encoder: EventEncoder, corpus: Corpus,
-                   fit: bool = True) -> encoded_cache.Encoded:
-    if fit:
-        encoder.fit(corpus.train)
-    return {split: _encode(encoder, corpus.split(split), split)
-            for split in SPLITS}
-
-
-def _encode(encoder: EventEncoder, sequences, split: str):
-    """Positions of the encodable pieces and their encodings."""
-    positions, pieces = [], []
-    for position, sequence in enumerate(sequences):
-        try:
-            pieces.append(encoder.encode(sequence))
-            positions.append(position)
-        except UnusableSequenceError as error:
-            logging.info("skipped %s (%s): %s", sequence.id, split, error)
-    skipped = len(sequences) - len(pieces)
-    if skipped:
-        logging.info("%s: %d pieces the encoder cannot represent were "
-                     "skipped", split, skipped)
-    return positions, pieces
+    """Encodes `sequences` in memory with the encoder's current state,
+    skipping (and naming in the log) the pieces it cannot represent."""
+    kept = list(encoded_cache.encode_each(encoder, sequences, split))
+    positions = [position for position, _ in kept]
+    pieces = [events for _, events in kept]
+    return EncodedSplit(lazy_pieces.subset(sequences, positions), pieces,
+                        np.asarray([len(p) for p in pieces], np.int64))
