@@ -19,11 +19,24 @@ DEFAULT_QPM = 120.0
 # and their sums exact, while float noise (~1e-12) is far below the smallest
 # gap between two such fractions (~1e-6).
 MAX_DENOMINATOR = 960
+# A value this close to a multiple of 1/max_denominator is that multiple,
+# for denominators up to the second bound (1e-9 < 1 / (2 * 10000**2)).
+_ON_GRID = 1e-9
+_MAX_GRID_DENOMINATOR = 10000
 
 
 def snap(value: float,
          max_denominator: int = MAX_DENOMINATOR) -> fractions.Fraction:
     """Returns the fraction nearest to `value` with a bounded denominator."""
+    # Nearly every position is within float noise of a multiple of
+    # 1/max_denominator, and then that multiple is the answer: two distinct
+    # fractions with such denominators lie at least 1/max_denominator**2
+    # apart. Checking it first spares the costly general search.
+    if max_denominator <= _MAX_GRID_DENOMINATOR:
+        scaled = value * max_denominator
+        nearest = round(scaled)
+        if abs(scaled - nearest) < _ON_GRID * max_denominator:
+            return fractions.Fraction(nearest, max_denominator)
     return fractions.Fraction(value).limit_denominator(max_denominator)
 
 
