@@ -86,7 +86,7 @@ class TransposedPieces:
 
     def __init__(self, sequences: Sequence[music_pb2.NoteSequence],
                  encoded: Sequence[np.ndarray], encoder: EventEncoder,
-                 max_semitones: int, max_kept_events: int = 4_000_000):
+                 max_semitones: int, max_kept_events: int = 1_000_000):
         self._sequences = sequences
         self._encoded = encoded
         self._encoder = encoder

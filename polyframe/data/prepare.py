@@ -126,9 +126,10 @@ def encode_corpus(encoder: EventEncoder, corpus: Corpus,
         found = _encode_into_cache(directory, encoder, splits)
     stored, description = found
     encoded = {split: EncodedSplit(
-        lazy_pieces.subset(splits[split], kept.positions), kept.pieces,
-        np.asarray(kept.lengths, np.int64))
-        for split, kept in stored.items()}
+        lazy_pieces.subset(splits[split], stored[split].positions),
+        stored[split].pieces,
+        np.asarray(stored[split].lengths, np.int64))
+        for split in SPLITS}
     counts = {s: len(e.pieces) for s, e in encoded.items()}
     events = {s: int(e.lengths.sum()) for s, e in encoded.items()}
     logging.info("encoded pieces %s, events %s; %s", counts, events,
