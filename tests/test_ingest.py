@@ -16,7 +16,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from polyframe.data import cache, ingest, skip_reasons
+from polyframe.data import cache, ingest, lazy_pieces, skip_reasons
 from polyframe.data.corpus import SPLITS
 from polyframe.data.voice_rules import VoicedPiece
 from polyframe.errors import UserFacingError
@@ -401,3 +401,20 @@ def test_a_dead_worker_is_a_user_facing_error_naming_suspects(tmp_path):
         list(ingest.parse_files(_dies_on_c, str(tmp_path), names,
                                 num_workers=2))
     assert "c.mid" in str(error.value)
+
+
+def test_a_folder_corpus_is_read_from_its_cache_only_when_used(
+        corpus_dir, tmp_path):
+    source = source_for(corpus_dir, tmp_path / "cache", shard_size=7)
+    source.load()
+    corpus = source.load()  # From the cache, split by the saved ids alone.
+    for split in SPLITS:
+        assert isinstance(corpus.split(split), lazy_pieces.StoredRecords)
+    assert sum(len(corpus.split(split)) for split in SPLITS) == 30
+    assert next(iter(corpus.train)).id == corpus.train[0].id
+    # Nothing was kept in memory: with the shards gone, the pieces are gone.
+    for shard in os.listdir(source.cache_path):
+        if shard.startswith("shard-"):
+            os.remove(os.path.join(source.cache_path, shard))
+    with pytest.raises(UserFacingError, match="changed while this run read"):
+        list(corpus.train)
