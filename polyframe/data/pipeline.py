@@ -8,6 +8,10 @@ changes every epoch (so window boundaries do not always fall in the same
 places); evaluation runs over whole pieces so the NLL is the model's real
 likelihood of each piece. The keys of a batch are documented in
 `polyframe.sequence_model`.
+
+Both read the pieces as they go (`EpochWindows`, `whole_pieces`), holding a
+bounded number of windows or pieces at a time, so a corpus read from a cache
+is never all in memory.
 """
 
 import copy
