@@ -115,6 +115,18 @@ class EventEncoder(abc.ABC):
         del pitch
         return None
 
+    def transposed(self, events: np.ndarray,
+                   semitones: int) -> Optional[np.ndarray]:
+        """The events of the same piece `semitones` higher (lower when
+        negative), computed from `events` alone; None (the default) where
+        the encoder cannot, and the piece is transposed and encoded again.
+
+        Raises:
+            UnusableSequenceError: if a note leaves the pitch range.
+        """
+        del events, semitones
+        return None
+
     def rest_tokens(self, quarters) -> Optional[np.ndarray]:
         """Tokens `[fields]` of a rest of `quarters` starting at an event, or
         None if the encoder cannot hold that rest exactly."""
@@ -196,3 +208,24 @@ def check_note(note: music_pb2.NoteSequence.Note, min_pitch: int,
         raise UnusableSequenceError(
             f"pitch {note.pitch} is outside the encoder's range "
             f"{min_pitch}..{max_pitch}")
+
+
+def shift_pitch_ids(events: np.ndarray, semitones: int, first_pitch_id: int,
+                    num_pitches: int) -> np.ndarray:
+    """`events` with every pitch id of the first field (ids `first_pitch_id`
+    .. `first_pitch_id + num_pitches - 1`, one per semitone) moved by
+    `semitones`; the other ids are kept.
+
+    Raises:
+        UnusableSequenceError: if a pitch would leave that range.
+    """
+    ids = events[..., 0]
+    is_pitch = (ids >= first_pitch_id) & (ids < first_pitch_id + num_pitches)
+    moved = ids + semitones
+    if np.any(is_pitch & ((moved < first_pitch_id) |
+                          (moved >= first_pitch_id + num_pitches))):
+        raise UnusableSequenceError(
+            f"moving it {semitones} semitones leaves the pitch range")
+    shifted = events.copy()
+    shifted[..., 0] = np.where(is_pitch, moved, ids)
+    return shifted

@@ -90,7 +90,35 @@ def test_negative_range_is_rejected():
         augmentation.Augmentation(transpose_semitones=-1)
 
 
-def test_kept_encodings_are_bounded_and_change_nothing(encoder, monkeypatch):
+@pytest.mark.parametrize("name", ["duration", "grid"])
+def test_moving_the_events_equals_encoding_the_transposed_piece(bach, name):
+    encoder = registries.ENCODERS.get(name)()
+    encoder.fit(bach.corpus.train)
+    for sequence in bach.corpus.train[:25]:
+        events = encoder.encode(sequence)
+        for shift in (-30, -5, -1, 1, 4, 7, 30):
+            try:
+                expected = encoder.encode(augmentation.transpose(sequence,
+                                                                 shift))
+            except augmentation.UnusableSequenceError:
+                with pytest.raises(augmentation.UnusableSequenceError):
+                    encoder.transposed(events, shift)
+                continue
+            np.testing.assert_array_equal(encoder.transposed(events, shift),
+                                          expected)
+
+
+class ReencodingEncoder(registries.ENCODERS.get("duration")):
+    """The duration encoder without its shortcut: transposed pieces are
+    encoded again from their NoteSequences."""
+
+    def transposed(self, events, semitones):
+        return None
+
+
+def test_kept_encodings_are_bounded_and_change_nothing(monkeypatch):
+    encoder = ReencodingEncoder(min_pitch=40, max_pitch=80)
+    encoder.fit([piece([72, 65, 57, 48])])
     sequences = [piece([72, 65, 57, 48]), piece([70, 62, 55, 46])]
     originals = [encoder.encode(s) for s in sequences]
     calls = []

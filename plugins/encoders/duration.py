@@ -54,7 +54,8 @@ from polyframe import checks
 from polyframe.clock import DurationClock
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap, quarters_to_seconds
-from polyframe.encoding import EventEncoder, Field, check_note
+from polyframe.encoding import (EventEncoder, Field, check_note,
+                                shift_pitch_ids)
 from polyframe.errors import UserFacingError
 from polyframe.registries import ENCODERS
 
@@ -244,6 +245,12 @@ class DurationEncoder(EventEncoder):
 
     def continuation_tokens(self) -> np.ndarray:
         return np.array([PITCH_HOLD_ID, DURATION_HOLD_ID], np.int32)
+
+    def transposed(self, events: np.ndarray,
+                   semitones: int) -> Optional[np.ndarray]:
+        """See `EventEncoder.transposed`: pitch ids move, nothing else does."""
+        return shift_pitch_ids(events, semitones, FIRST_PITCH_ID,
+                               self.max_pitch - self.min_pitch + 1)
 
     def pitch_id(self, pitch: int) -> Optional[int]:
         if not self.min_pitch <= pitch <= self.max_pitch:

@@ -57,7 +57,8 @@ from polyframe import checks
 from polyframe.clock import StepClock
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap, quarters_to_seconds
-from polyframe.encoding import EventEncoder, Field, check_note
+from polyframe.encoding import (EventEncoder, Field, check_note,
+                                shift_pitch_ids)
 from polyframe.registries import ENCODERS
 
 Fraction = fractions.Fraction
@@ -230,6 +231,12 @@ class GridEncoder(EventEncoder):
     def clock(self) -> StepClock:
         """One event per step: a tick is a grid step."""
         return StepClock(self.steps_per_quarter)
+
+    def transposed(self, events: np.ndarray,
+                   semitones: int) -> Optional[np.ndarray]:
+        """See `EventEncoder.transposed`: pitch ids move, nothing else does."""
+        return shift_pitch_ids(events, semitones, FIRST_PITCH_ID,
+                               self.max_pitch - self.min_pitch + 1)
 
     def pitch_id(self, pitch: int) -> Optional[int]:
         if not self.min_pitch <= pitch <= self.max_pitch:

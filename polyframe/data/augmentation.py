@@ -71,9 +71,12 @@ def key_normalized(sequence: music_pb2.NoteSequence) -> music_pb2.NoteSequence:
 class TransposedPieces:
     """Encodes training pieces in random keys, drawn anew every epoch.
 
-    Encodings are kept per (piece, shift) up to `max_kept_events` events in
-    all, so a small corpus is encoded in each key once while a large one is
-    re-encoded as it streams past, in bounded memory.
+    An encoder that can move a piece's events directly (`transposed`) does
+    so, and the NoteSequences are not read. Otherwise each piece is
+    transposed and encoded again; those encodings are kept per (piece,
+    shift) up to `max_kept_events` events in all, so a small corpus is
+    encoded in each key once while a large one is re-encoded as it streams
+    past, in bounded memory.
 
     Args:
         sequences: The training pieces.
@@ -95,15 +98,22 @@ class TransposedPieces:
         self._kept_events = 0
         self._max_kept_events = max_kept_events
         self._out_of_range = 0
+        nothing = np.zeros((0, encoder.num_voices, len(encoder.fields)),
+                           np.int32)
+        self._from_events = encoder.transposed(nothing, 0) is not None
 
     def epoch(self, rng: np.random.Generator
               ) -> Callable[[], Iterator[np.ndarray]]:
         """Draws a key for every piece; returns a function that iterates
         over the pieces in those keys (afresh at each call)."""
         shifts = rng.integers(-self._max, self._max + 1,
-                              size=len(self._sequences))
+                              size=len(self._encoded))
 
         def pieces() -> Iterator[np.ndarray]:
+            if self._from_events:  # The NoteSequences are not needed.
+                for own, shift in zip(self._encoded, shifts):
+                    yield self._shifted(own, int(shift))
+                return
             for index, (sequence, own) in enumerate(
                     zip(self._sequences, self._encoded)):
                 yield self._transposed(index, int(shifts[index]), sequence,
@@ -114,6 +124,22 @@ class TransposedPieces:
     def draw(self, rng: np.random.Generator) -> List[np.ndarray]:
         """Returns every training piece, each in a randomly drawn key."""
         return list(self.epoch(rng)())
+
+    def _shifted(self, own: np.ndarray, shift: int) -> np.ndarray:
+        """`own` moved by `shift` through the encoder's ids."""
+        if shift == 0:
+            return own
+        try:
+            return self._encoder.transposed(own, shift)
+        except UnusableSequenceError:
+            self._note_out_of_range()
+            return own
+
+    def _note_out_of_range(self) -> None:
+        self._out_of_range += 1
+        if self._out_of_range == 1:
+            logging.info("a transposition that leaves the encoder's pitch "
+                         "range is replaced by the piece's own key")
 
     def _transposed(self, index: int, shift: int,
                     sequence: music_pb2.NoteSequence,
@@ -126,11 +152,7 @@ class TransposedPieces:
         try:
             events = self._encoder.encode(transpose(sequence, shift))
         except UnusableSequenceError:
-            self._out_of_range += 1
-            if self._out_of_range == 1:
-                logging.info("a transposition that leaves the encoder's "
-                             "pitch range is replaced by the piece's own "
-                             "key")
+            self._note_out_of_range()
             events = own
         if self._kept_events + len(events) <= self._max_kept_events:
             self._kept[key] = events
