@@ -14,7 +14,7 @@ import pytest
 
 from helpers import DURATION_RNN, one_error_line, run_in_process
 from conftest import REPO
-from polyframe.data import skip_reasons
+from polyframe.data import cache, lazy_pieces, skip_reasons
 from polyframe.data.corpus import SPLITS, SplitFractions, split_of
 from polyframe.data.timing import TempoMap
 from polyframe.data.voice_rules import (DROPPED_CHORD, DROPPED_DRUM,
@@ -565,6 +565,34 @@ def test_tfrecord_source_reads_a_list_of_shards(tmp_path):
     with pytest.raises(UserFacingError, match="nothing-here"):
         NoteSequenceTFRecord([shards[0],
                               str(tmp_path / "nothing-here")]).load()
+
+
+def test_tfrecord_source_streams_its_pieces_from_a_cache(tmp_path,
+                                                         monkeypatch):
+    folder = tmp_path / "midi"
+    for index in range(6):
+        write_chorale(folder / f"{index}.mid")
+    load(MidiDirectory, folder, tmp_path, shard_size=3)
+    shards = sorted(str(p) for p in
+                    (tmp_path / "cache").rglob("shard-*.tfrecord"))
+    first = NoteSequenceTFRecord(shards).load()
+    assert all(isinstance(first.split(s), lazy_pieces.StoredRecords)
+               for s in ("train", "valid", "test"))
+
+    def no_reading(path):
+        raise AssertionError(f"read {path} although its pieces are cached")
+
+    monkeypatch.setattr(cache, "read_note_sequences", no_reading)
+    again = NoteSequenceTFRecord(shards).load()
+    assert pieces(again) == pieces(first)
+    assert sorted(pieces(again)) == [f"{i}.mid" for i in range(6)]
+    monkeypatch.undo()
+    # A changed file is read again.
+    cache.write_note_sequences(shards[0], list(
+        cache.read_note_sequences(shards[0]))[:1])
+    monkeypatch.setattr(cache, "read_note_sequences", no_reading)
+    with pytest.raises(AssertionError, match="although its pieces"):
+        NoteSequenceTFRecord(shards).load()
 
 
 # --- The command line --------------------------------------------------------

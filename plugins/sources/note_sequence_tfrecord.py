@@ -7,24 +7,42 @@ Bass are picked by name, and sequences without part names whose notes are
 already voice-separated (instruments, or parts, numbered 0..num_voices-1)
 are taken as they are. Pieces are split by a hash of `sequence.id`, else
 `sequence.filename`, else "<shard file name>:<record index>"; whichever is
-used becomes the piece's id.
+used becomes the piece's id. The pieces kept are cached (keyed by the files'
+contents) and streamed from the cache, like a folder's.
 """
 
 import collections
+import hashlib
+import json
 import os
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from absl import logging
 import tensorflow as tf
 
 from polyframe import checks
-from polyframe.data import cache
+from polyframe.data import cache, lazy_pieces
 from polyframe.data.corpus import (Corpus, UnusableSequenceError,
-                                   log_skipped, split_by_hash, split_sizes)
+                                   log_skipped, split_positions, split_sizes)
 from polyframe.data.directory_source import check_path, check_split_fractions
 from polyframe.data.voice_rules import VoiceRule
 from polyframe.errors import UserFacingError
 from polyframe.registries import SOURCES
+
+
+# Bump when reading or the voice rule changes what a record yields.
+CACHE_VERSION = 1
+PIECES_NAME = "pieces.json"
+REPORT_NAME = "report.json"
+
+
+def _sha256(path: str) -> str:
+    """The SHA-256 of a file (local or remote, through `tf.io.gfile`)."""
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @SOURCES.register("note_sequence_tfrecord")
@@ -61,33 +79,64 @@ class NoteSequenceTFRecord:
     def load(self) -> Corpus:
         """Returns the pieces of every matching file, split by id.
 
+        The pieces kept (voices applied) are written once into a cache
+        keyed by the files' contents, and read from it as they are used, so
+        a corpus larger than memory can be trained on.
+
         Raises:
             UserFacingError: if no file matches `path`, or a file is not a
                 TFRecord of NoteSequences.
         """
         files = self._files()
-        kept, skipped = [], []
-        notes_dropped = collections.Counter()
-        for file in files:
-            name = os.path.basename(file)
-            for index, sequence in enumerate(cache.read_note_sequences(file)):
-                piece_id = (sequence.id or sequence.filename or
-                            f"{name}:{index}")
-                try:
-                    piece = self._voices.apply(sequence)
-                except UnusableSequenceError as e:
-                    skipped.append((piece_id, str(e)))
-                    continue
-                piece.sequence.id = piece_id
-                notes_dropped.update(piece.notes_dropped)
-                kept.append(piece.sequence)
-        by_split = split_by_hash(kept, self.fractions)
+        key = {"source": "note_sequence_tfrecord", "version": CACHE_VERSION,
+               "num_voices": self.num_voices,
+               "files": {file: _sha256(file) for file in files}}
+        name = hashlib.sha256(json.dumps(key, sort_keys=True).encode(
+            "utf-8")).hexdigest()[:16]
+        directory = os.path.join(cache.resolve_cache_dir(), "corpora",
+                                 f"note_sequence_tfrecord-{name}")
+        cached = cache.read_sharded(directory, key) or self._build(
+            files, directory, key)
+        ids = json.loads(cached.files[PIECES_NAME])
+        report = json.loads(cached.files[REPORT_NAME])
+        skipped = [tuple(item) for item in report["skipped"]]
+        by_split = {split: lazy_pieces.subset(cached.records, positions)
+                    for split, positions in split_positions(
+                        ids, self.fractions).items()}
         logging.info("%s: %d pieces kept (%s) from %d file(s), %d skipped.",
-                     self.path, len(kept), split_sizes(by_split), len(files),
+                     self.path, len(ids), split_sizes(by_split), len(files),
                      len(skipped))
         log_skipped(skipped)
         return Corpus(**by_split, skipped=skipped,
-                      notes_dropped=dict(notes_dropped))
+                      notes_dropped=dict(report["notes_dropped"]))
+
+    def _build(self, files: List[str], directory: str,
+               key: Dict[str, Any]) -> cache.ShardedCache:
+        """Reads every file, applies the voice rule, and caches the pieces
+        kept, one at a time."""
+        ids, skipped = [], []
+        notes_dropped = collections.Counter()
+        with cache.ShardedCacheWriter(directory) as writer:
+            for file in files:
+                name = os.path.basename(file)
+                for index, sequence in enumerate(
+                        cache.read_note_sequences(file)):
+                    piece_id = (sequence.id or sequence.filename or
+                                f"{name}:{index}")
+                    try:
+                        piece = self._voices.apply(sequence)
+                    except UnusableSequenceError as e:
+                        skipped.append((piece_id, str(e)))
+                        continue
+                    piece.sequence.id = piece_id
+                    notes_dropped.update(piece.notes_dropped)
+                    writer.add(piece.sequence.SerializeToString())
+                    ids.append(piece_id)
+            writer.add_file(PIECES_NAME, json.dumps(ids).encode("utf-8"))
+            writer.add_file(REPORT_NAME, json.dumps(
+                {"skipped": skipped, "notes_dropped": dict(notes_dropped)},
+                indent=1, sort_keys=True).encode("utf-8"))
+            return writer.commit(key)
 
     def _files(self) -> List[str]:
         """Returns the files `path` names, sorted so ids are reproducible.
