@@ -66,7 +66,6 @@ from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
                     Tuple)
 
 from absl import logging
-from note_seq.protobuf import music_pb2
 from tqdm import tqdm
 
 from polyframe.data import cache, skip_reasons

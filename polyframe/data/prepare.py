@@ -15,7 +15,7 @@ from note_seq.protobuf import music_pb2
 
 from polyframe.data import augmentation as augmentation_lib
 from polyframe.data import cache, encoded_cache, lazy_pieces
-from polyframe.data.corpus import SPLITS, Corpus, UnusableSequenceError
+from polyframe.data.corpus import SPLITS, Corpus
 from polyframe.encoding import EventEncoder
 from polyframe.errors import UserFacingError
 
