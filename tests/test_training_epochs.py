@@ -72,9 +72,9 @@ def test_transposition_is_drawn_per_epoch_from_the_streamed_pieces(tmp_path):
     moved = jobs.training_epochs(
         train, encoder, framing, config,
         augmentation.Augmentation(transpose_semitones=3))
-    expected = augmentation.TransposedPieces(
-        list(train.sequences), list(train.pieces), encoder, 3).draw(
-            np.random.default_rng([0, 2]))
+    expected = list(augmentation.TransposedPieces(
+        list(train.sequences), list(train.pieces), encoder, 3).epoch(
+            np.random.default_rng([0, 2]))())
     assert rows(moved(np.random.default_rng([0, 2]))) == rows(
         pipeline.epoch_of(expected, 4, framing,
                           _after_shifts(len(expected))))

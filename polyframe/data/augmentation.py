@@ -13,7 +13,7 @@ pieces without one are left as they are.
 """
 
 import dataclasses
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, Sequence, Tuple
 
 import numpy as np
 from absl import logging
@@ -120,10 +120,6 @@ class TransposedPieces:
                                        own)
 
         return pieces
-
-    def draw(self, rng: np.random.Generator) -> List[np.ndarray]:
-        """Returns every training piece, each in a randomly drawn key."""
-        return list(self.epoch(rng)())
 
     def _shifted(self, own: np.ndarray, shift: int) -> np.ndarray:
         """`own` moved by `shift` through the encoder's ids."""
