@@ -146,12 +146,16 @@ def test_is_a_sequence_model_that_asks_for_times_and_melody():
         MelodyConditionedRNN)
 
 
-@pytest.mark.parametrize("primer_rows, bidirectional, time_features",
-                         [(0, False, False), (3, True, False), (2, False, True)])
-def test_start_and_advance_match_teacher_forcing(primer_rows, bidirectional,
-                                                 time_features):
-    model = make_model(bidirectional=bidirectional,
-                       time_features=time_features)
+# The lookahead window alone, and beside the recurrent pass.
+WINDOW_ONLY = dict(melody_units=0, melody_lookahead=3, lookahead_units=7)
+WINDOW_AND_PASS = dict(melody_lookahead=2, lookahead_units=7)
+
+
+@pytest.mark.parametrize("primer_rows, overrides", [
+    (0, {}), (3, dict(bidirectional=True)), (2, dict(time_features=True)),
+    (0, WINDOW_ONLY), (3, dict(WINDOW_AND_PASS, time_features=True))])
+def test_start_and_advance_match_teacher_forcing(primer_rows, overrides):
+    model = make_model(**overrides)
     batch = make_batch(seed=1)
     expected = teacher_forced(model, batch)
     incremental = rollout(model, tensors(batch), primer_rows)
@@ -160,8 +164,9 @@ def test_start_and_advance_match_teacher_forcing(primer_rows, bidirectional,
                                    full[:, primer_rows:], atol=1e-4)
 
 
-def test_sees_future_melody_notes_but_not_future_events():
-    model = make_model()
+@pytest.mark.parametrize("overrides", [{}, WINDOW_ONLY])
+def test_sees_future_melody_notes_but_not_future_events(overrides):
+    model = make_model(**overrides)
     batch = make_batch(seed=2)
     t = 2
     before = teacher_forced(model, batch)
@@ -209,9 +214,10 @@ def test_melody_comes_from_melody_notes_not_from_the_event_column():
         assert not np.allclose(before[0][:, 0], after[0][:, 0], atol=1e-6)
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_trailing_melody_padding_changes_nothing(bidirectional):
-    model = make_model(bidirectional=bidirectional)
+@pytest.mark.parametrize("overrides", [{}, dict(bidirectional=True),
+                                       WINDOW_ONLY])
+def test_trailing_melody_padding_changes_nothing(overrides):
+    model = make_model(**overrides)
     batch = make_batch(seed=4)
     padded = dict(batch)
     extra = 5
@@ -244,14 +250,51 @@ def test_a_few_adam_steps_lower_the_loss():
 @pytest.mark.parametrize("argument, value", [
     ("num_layers", 0), ("dropout", 1.0), ("dropout", -0.1),
     ("default_embedding_size", 0), ("melody_embedding_size", 0),
-    ("melody_units", 0), ("melody_voice", VOICES), ("melody_voice", -1)])
+    ("melody_units", 0), ("melody_units", -1), ("melody_lookahead", -1),
+    ("lookahead_units", 0), ("melody_voice", VOICES), ("melody_voice", -1)])
 def test_constructor_names_the_bad_argument(argument, value):
     with pytest.raises(ValueError, match=argument):
         make_model(**{argument: value})
 
 
-def test_generation_loop_compiles_with_xla_and_matches_eager():
-    model = make_model()
+def test_a_window_only_model_cannot_be_bidirectional():
+    with pytest.raises(ValueError, match="bidirectional = False"):
+        make_model(**WINDOW_ONLY, bidirectional=True)
+
+
+def test_window_sees_exactly_its_notes_and_the_distance_to_the_end():
+    """The sounding note's neighbours inside the window change the logits;
+    a note beyond it does not, except through the time left to the end."""
+    model = make_model(melody_units=0, melody_lookahead=1, lookahead_units=7)
+    batch = make_batch(seed=7, batch=1, targets=TARGETS)
+    t = 0
+    sounding = sounding_note(batch, 0, t)
+    before = teacher_forced(model, batch)
+
+    def with_pitch(note, pitch):
+        changed = dict(batch, melody_pitch=batch["melody_pitch"].copy())
+        changed["melody_pitch"][0, note] = pitch
+        return teacher_forced(model, changed)
+
+    def other(note):
+        return 77 if batch["melody_pitch"][0, note] != 77 else 78
+
+    inside = with_pitch(sounding + 1, other(sounding + 1))
+    assert not np.allclose(before[0][0, t], inside[0][0, t], atol=1e-6)
+    outside = with_pitch(sounding + 2, other(sounding + 2))
+    np.testing.assert_allclose(before[0][0, t], outside[0][0, t], atol=1e-6)
+    # Lengthening the last note moves the melody's end and nothing else.
+    longer = dict(batch, melody_timing=batch["melody_timing"].copy())
+    last = int(np.sum(batch["melody_pitch"][0] != MELODY_PAD)) - 1
+    assert last > sounding + 2
+    longer["melody_timing"][0, last, 1] += 4.0
+    after = teacher_forced(model, longer)
+    assert not np.allclose(before[0][0, t], after[0][0, t], atol=1e-6)
+
+
+@pytest.mark.parametrize("overrides", [{}, WINDOW_ONLY])
+def test_generation_loop_compiles_with_xla_and_matches_eager(overrides):
+    model = make_model(**overrides)
     batch = tensors(make_batch(seed=6))
     primer_rows = 2
     eager = rollout(model, batch, primer_rows)
