@@ -185,3 +185,30 @@ def test_whole_pieces_sorted_in_groups_cover_every_piece_once():
         [1, 7], [19, 40], [1, 7], [19, 41], [40, 41]]
     assert [b["mask"].sum(1).tolist() for b in together] == [
         [1, 1], [7, 7], [19, 19], [40, 40], [41, 41]]
+
+
+def test_framing_remembers_times_and_melody_of_the_latest_pieces():
+    """Decoding a piece for its times or melody happens once per distinct
+    event array; the oldest answers are forgotten past the size, and the
+    shared answers cannot be changed by a caller."""
+    calls = []
+
+    def times(piece):
+        calls.append(piece.copy())
+        return np.cumsum(piece[:, 0, 0]).astype(np.float32)
+
+    remembered = pipeline._Remembered(times, size=2)
+    first = np.arange(24, dtype=np.int32).reshape(3, 4, 2)
+    answer = remembered(first)
+    assert remembered(first.copy()) is answer
+    np.testing.assert_array_equal(answer, [0, 8, 24])
+    assert not answer.flags.writeable
+    assert len(calls) == 1
+    transposed = first + 1  # The same piece in another key is another piece.
+    np.testing.assert_array_equal(remembered(transposed), [1, 10, 27])
+    remembered(first + 2)
+    assert len(calls) == 3
+    remembered(first)  # Forgotten: the two latest were the shifted ones.
+    assert len(calls) == 4
+    remembered(first + 2)
+    assert len(calls) == 4

@@ -14,9 +14,12 @@ bounded number of windows or pieces at a time, so a corpus read from a cache
 is never all in memory.
 """
 
+import collections
 import copy
 import dataclasses
+import hashlib
 import itertools
+import threading
 from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
                     Sequence, Tuple)
 
@@ -32,6 +35,8 @@ NoteStarts = Callable[[np.ndarray], np.ndarray]
 # Melodies are padded to a multiple of this, so shapes (and compiled steps)
 # rarely change between batches.
 MELODY_BUCKET = 32
+# Pieces whose times and melody a framing remembers (see `_Remembered`).
+REMEMBERED_PIECES = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +59,44 @@ class Framing:
                               Tuple[np.ndarray, np.ndarray]]] = None
 
 
+class _Remembered:
+    """A function of a piece's events, remembered for the latest pieces.
+
+    Event times and melodies are read by decoding the piece (milliseconds
+    each), and every epoch frames the same pieces again, in one of a few
+    transpositions. Remembering the answers for the last `size` distinct
+    event arrays (keyed by a 128-bit hash of their bytes) makes later epochs
+    and every evaluation read them for the cost of the hash, while memory
+    stays bounded for corpora larger than `size`. The arrays handed out are read-only,
+    since every caller gets the same ones.
+    """
+
+    def __init__(self, function: Callable[[np.ndarray], object],
+                 size: int = REMEMBERED_PIECES):
+        self._function = function
+        self._size = size
+        self._answers: "collections.OrderedDict[tuple, object]" = (
+            collections.OrderedDict())
+        self._lock = threading.Lock()
+
+    def __call__(self, piece: np.ndarray):
+        piece = np.ascontiguousarray(piece)
+        key = (piece.shape, piece.dtype.str,
+               hashlib.blake2b(piece.data, digest_size=16).digest())
+        with self._lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+        answer = self._function(piece)
+        for array in (answer if isinstance(answer, tuple) else (answer,)):
+            array.setflags(write=False)
+        with self._lock:
+            self._answers[key] = answer
+            while len(self._answers) > self._size:
+                self._answers.popitem(last=False)
+        return answer
+
+
 def framing_for(encoder: EventEncoder, features: Sequence[str] = (),
                 melody_voice: int = 0) -> Framing:
     """The framing a model with these `features` needs on this encoder."""
@@ -62,9 +105,9 @@ def framing_for(encoder: EventEncoder, features: Sequence[str] = (),
     return Framing(
         note_starts=encoder.note_starts,
         end_row=encoder.end_row(),
-        times=(lambda piece: features_lib.event_times(encoder, piece))
-        if wants_times else None,
-        melody=(lambda piece: features_lib.piece_melody(
+        times=_Remembered(lambda piece: features_lib.event_times(
+            encoder, piece)) if wants_times else None,
+        melody=_Remembered(lambda piece: features_lib.piece_melody(
             encoder, piece, melody_voice)) if wants_melody else None)
 
 
