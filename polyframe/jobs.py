@@ -261,7 +261,7 @@ def harmonize(experiment: Experiment, model_dir: str, melody: GivenMusic,
     if not composer.needs_melody:
         logging.info(
             "%s is causal: choosing a chord it cannot see where the melody "
-            "goes next. A model that reads the whole melody harmonises "
+            "goes next. A model that reads the melody ahead harmonises "
             "better: train one with --gin_file=gin_configs/harmonizer.gin.",
             type(model).__name__)
     started = time.time()
