@@ -151,3 +151,15 @@ def _num_layers(model):
         if isinstance(getattr(model, name, None), (list, tuple)):
             return len(getattr(model, name))
     return getattr(model, "num_layers", None)
+
+
+def test_harmonizer_reads_the_melody_ahead_without_a_recurrent_pass():
+    """The harmoniser's published NLL is for these melody settings."""
+    experiment = main.configure([str(GIN_DIR / "harmonizer.gin")], [])()
+    model = experiment.model(fields=_FIELDS, num_voices=4)
+    assert model.melody_lookahead == 16
+    assert model.backward is None and model.forward is None
+    assert model.melody_width == 0
+    assert model.time_features is True
+    assert model.dropout == 0.1
+    assert model.melody_voice == 0
