@@ -197,7 +197,7 @@ def test_framing_remembers_times_and_melody_of_the_latest_pieces():
         calls.append(piece.copy())
         return np.cumsum(piece[:, 0, 0]).astype(np.float32)
 
-    remembered = pipeline._Remembered(times, size=2)
+    remembered = pipeline.Remembered(times, size=2)
     first = np.arange(24, dtype=np.int32).reshape(3, 4, 2)
     answer = remembered(first)
     assert remembered(first.copy()) is answer
@@ -212,3 +212,25 @@ def test_framing_remembers_times_and_melody_of_the_latest_pieces():
     assert len(calls) == 4
     remembered(first + 2)
     assert len(calls) == 4
+
+
+def test_a_models_framing_decodes_each_piece_once(bach):
+    """`framing_for` remembers the times and melody it decodes, so later
+    epochs and evaluations reuse them (same arrays, equal to a fresh
+    decoding)."""
+    from polyframe import sequence_model
+    from polyframe.data import features
+    from polyframe_plugins.encoders.duration import DurationEncoder
+
+    encoder = DurationEncoder()
+    chorales = list(bach.corpus.train[:2])
+    encoder.fit(chorales)
+    piece = encoder.encode(chorales[0])
+    framing = pipeline.framing_for(
+        encoder, (sequence_model.TIMES, sequence_model.MELODY))
+    times, melody = framing.times(piece), framing.melody(piece)
+    assert framing.times(piece.copy()) is times
+    assert framing.melody(piece.copy()) is melody
+    np.testing.assert_array_equal(times, features.event_times(encoder, piece))
+    for got, fresh in zip(melody, features.piece_melody(encoder, piece, 0)):
+        np.testing.assert_array_equal(got, fresh)

@@ -35,7 +35,7 @@ NoteStarts = Callable[[np.ndarray], np.ndarray]
 # Melodies are padded to a multiple of this, so shapes (and compiled steps)
 # rarely change between batches.
 MELODY_BUCKET = 32
-# Pieces whose times and melody a framing remembers (see `_Remembered`).
+# Pieces whose times and melody a framing remembers (see `Remembered`).
 REMEMBERED_PIECES = 4096
 
 
@@ -59,7 +59,7 @@ class Framing:
                               Tuple[np.ndarray, np.ndarray]]] = None
 
 
-class _Remembered:
+class Remembered:
     """A function of a piece's events, remembered for the latest pieces.
 
     Event times and melodies are read by decoding the piece (milliseconds
@@ -105,9 +105,9 @@ def framing_for(encoder: EventEncoder, features: Sequence[str] = (),
     return Framing(
         note_starts=encoder.note_starts,
         end_row=encoder.end_row(),
-        times=_Remembered(lambda piece: features_lib.event_times(
+        times=Remembered(lambda piece: features_lib.event_times(
             encoder, piece)) if wants_times else None,
-        melody=_Remembered(lambda piece: features_lib.piece_melody(
+        melody=Remembered(lambda piece: features_lib.piece_melody(
             encoder, piece, melody_voice)) if wants_melody else None)
 
 
