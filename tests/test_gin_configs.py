@@ -106,7 +106,7 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
         learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.7, max_events=600, num_layers=2,
+        temperature=0.8, max_events=600, num_layers=2,
         constraints=("NoParallels",),
         features=("times", "melody"), max_steps=None,
         head="AutoregressiveHead"),
