@@ -67,8 +67,8 @@ class Remembered:
     transpositions. Remembering the answers for the last `size` distinct
     event arrays (keyed by a 128-bit hash of their bytes) makes later epochs
     and every evaluation read them for the cost of the hash, while memory
-    stays bounded for corpora larger than `size`. The arrays handed out are read-only,
-    since every caller gets the same ones.
+    stays bounded for corpora larger than `size`. The arrays handed out are
+    read-only, since every caller gets the same ones.
     """
 
     def __init__(self, function: Callable[[np.ndarray], object],
