@@ -4,9 +4,9 @@ r"""Do samples end like chorales? Samples from silence against validation pieces
 
 Draws `--num_samples` (default 32) pieces from silence with the run's own
 sampler, or `--temperature`/`--gin_param` overrides (no files written), and
-prints the share that ended by END and the median length in quarter notes,
-beside the median length of the validation pieces (of the run's own source
-and encoder), and the time the batch took.
+prints the share that ended by END and the median and 10th-90th percentile
+lengths in quarter notes, beside those of the validation pieces (of the
+run's own source and encoder), and the time the batch took.
 """
 
 import os
@@ -48,9 +48,16 @@ def main(argv):
     median, reference = statistics.median(lengths), statistics.median(valid)
     print(f"{FLAGS.num_samples} samples from silence in {seconds:.1f} s: "
           f"{ended} ({100.0 * ended / len(pieces):.0f} %) ended by END; "
-          f"median length {median:.1f} quarters (min {min(lengths):.1f}, "
-          f"max {max(lengths):.1f}); validation pieces: median "
-          f"{reference:.1f} quarters; ratio {median / reference:.2f}")
+          f"median length {median:.1f} quarters ({spread(lengths)}); "
+          f"validation pieces: median {reference:.1f} quarters "
+          f"({spread(valid)}); ratio {median / reference:.2f}")
+
+
+def spread(lengths):
+    """The 10th-90th percentile range and the extremes, for the log line."""
+    low, high = np.percentile(lengths, [10, 90])
+    return (f"10th-90th {low:.1f}-{high:.1f}, min {min(lengths):.1f}, "
+            f"max {max(lengths):.1f}")
 
 
 if __name__ == "__main__":

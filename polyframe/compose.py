@@ -92,9 +92,10 @@ class Composer:
                               for make in settings.constraints]
         # Last in the chain: it reads END's probability after every other
         # rule (given voices forbid or force END) has had its say.
-        self._end_rate = ([basic.EndAtModelRate(encoder)]
-                          if encoder.end_ids is not None and
-                          settings.end_at_model_rate else [])
+        self._end_rate = []
+        if encoder.end_ids is not None and settings.end_at_model_rate:
+            self._end_rate = [basic.EndAtModelRate(
+                encoder, settings.end_odds, settings.min_quarters)]
         # Traced once and reused: it reads the model's variables, so it
         # stays right while they change (previews during training).
         self._plain = None

@@ -80,17 +80,21 @@ class TensorTemperatureSampler:
 
 
 def constraint_chain(encoder: EventEncoder, extra: Sequence = (),
-                     end_at_model_rate: bool = False) -> List[Constraint]:
+                     end_at_model_rate: bool = False,
+                     end_odds: float = 1.0,
+                     min_quarters: float = 0.0) -> List[Constraint]:
     """The constraints of polyframe's sampling, in its order: START
     forbidden, the END rule when the encoder has END, `extra` factories
     (called with `encoder=`), and last, if asked and the encoder has END,
-    END decided at the model's own rate (`SampleConfig.end_at_model_rate`)."""
+    END decided at the model's own rate (`SampleConfig.end_at_model_rate`),
+    its odds multiplied by `end_odds` and never before `min_quarters`."""
     chain: List[Constraint] = [basic.ForbidStart(encoder)]
     if encoder.end_ids is not None:
         chain.append(basic.EndRule(encoder))
     chain += [make(encoder=encoder) for make in extra]
     if end_at_model_rate and encoder.end_ids is not None:
-        chain.append(basic.EndAtModelRate(encoder))
+        chain.append(basic.EndAtModelRate(encoder, end_odds,
+                                                min_quarters))
     return chain
 
 

@@ -360,7 +360,8 @@ def export(experiment: Experiment, model_dir: str,
     model = restore_model(experiment, run)
     constraints = export_lib.constraint_chain(
         experiment.encoder, experiment.sample.constraints,
-        experiment.sample.end_at_model_rate)
+        experiment.sample.end_at_model_rate, experiment.sample.end_odds,
+        experiment.sample.min_quarters)
     started = time.time()
     path = export_lib.export(model, experiment.encoder, run.encoder_state,
                              export_dir or run.export, constraints)

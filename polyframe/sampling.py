@@ -26,6 +26,12 @@ class SampleConfig:
             let the sampler choose among the other tokens, so that a low
             temperature does not stop pieces from ending (see
             `@constraints.end_at_model_rate`).
+        end_odds: With `end_at_model_rate`, multiplies the odds the model
+            gives END at each event (1 = its own rate). Above 1 pieces end
+            sooner, at the places the model finds likeliest to end on.
+        min_quarters: With `end_at_model_rate`, no piece ends before this
+            many quarter notes from its start (0: no minimum), e.g. the
+            shortest piece of the corpus.
         writers: Output writers (registered in `writers`, e.g.
             `[@writers.midi(), @writers.musicxml()]`); None writes every
             format.
@@ -41,6 +47,8 @@ class SampleConfig:
     sampler: Optional[Sampler] = None
     constraints: Sequence[Callable] = ()
     end_at_model_rate: bool = True
+    end_odds: float = 1.0
+    min_quarters: float = 0.0
     writers: Optional[Sequence[Any]] = None
     seed: int = 1234
     qpm: float = 100.0
@@ -52,6 +60,15 @@ class SampleConfig:
         checks.integer(owner, "primer_events", self.primer_events, minimum=0)
         checks.integer(owner, "max_events", self.max_events, minimum=1)
         checks.boolean(owner, "end_at_model_rate", self.end_at_model_rate)
+        checks.real(owner, "end_odds", self.end_odds, above=0.0)
+        checks.real(owner, "min_quarters", self.min_quarters, minimum=0.0)
+        if not self.end_at_model_rate and (self.end_odds != 1.0 or
+                                           self.min_quarters != 0.0):
+            raise checks.ConfigurationError(
+                "SampleConfig.end_odds and SampleConfig.min_quarters shape "
+                "END as decided at the model's rate: set "
+                "SampleConfig.end_at_model_rate = True, or leave them at 1 "
+                "and 0.")
         checks.integer(owner, "seed", self.seed, minimum=0)
         checks.real(owner, "qpm", self.qpm, above=0.0)
         checks.choice(owner, "renderer", self.renderer,

@@ -50,6 +50,7 @@ ORDERED = GRID + ("models.event_rnn.head = @heads.ordered_frame",)
 TOP_K = ("SampleConfig.sampler = @samplers.top_k()",)
 NUCLEUS = ("SampleConfig.sampler = @samplers.nucleus()",)
 VOICE_RANGE = ("SampleConfig.constraints = [@constraints.voice_range]",)
+END_RATE = ("SampleConfig.constraints = [@constraints.end_at_model_rate]",)
 JSB = ("Experiment.source = @sources.jsb_json()",
        "sources.jsb_json.path = '{jsb}'")
 MIDI_DIR = ("Experiment.source = @sources.midi_dir()",
@@ -88,6 +89,8 @@ TABLE = {
     "SampleConfig.primer_events": ((), NON_NEGATIVE_INT),
     "SampleConfig.max_events": ((), POSITIVE_INT),
     "SampleConfig.end_at_model_rate": ((), BOOLEAN),
+    "SampleConfig.end_odds": ((), POSITIVE_REAL),
+    "SampleConfig.min_quarters": ((), NON_NEGATIVE_REAL),
     "SampleConfig.seed": ((), NON_NEGATIVE_INT),
     "SampleConfig.qpm": ((), POSITIVE_REAL),
     "SampleConfig.renderer": ((), CHOICE),
@@ -157,6 +160,9 @@ TABLE = {
     "samplers.top_k.temperature": (TOP_K, NON_NEGATIVE_REAL),
     "samplers.nucleus.p": (NUCLEUS, PROBABILITY),
     "samplers.nucleus.temperature": (NUCLEUS, NON_NEGATIVE_REAL),
+    "constraints.end_at_model_rate.odds": (END_RATE, POSITIVE_REAL),
+    "constraints.end_at_model_rate.min_quarters": (END_RATE,
+                                                   NON_NEGATIVE_REAL),
     "constraints.voice_range.ranges": (VOICE_RANGE, (
         "((0, (60, 200)),)", "((-1, (60, 70)),)", "((0, (70, 60)),)")),
     "sources.bach.valid_fraction": ((), FRACTION),

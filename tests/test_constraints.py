@@ -149,22 +149,50 @@ def test_voice_range_rejects_a_range_outside_midi(encoder):
         basic.VoiceRange(encoder, ((0, (50, 130)),))
 
 
+@pytest.mark.parametrize("odds", [1.0, 4.0])
 def test_end_comes_at_the_models_rate_even_at_a_low_temperature(model,
-                                                                 encoder):
+                                                                 encoder,
+                                                                 odds):
     rows = 2000
     primers = np.zeros((rows, 1, 4, 2), np.int32)
     state = model.start(tf.constant(primers[:1]), {}, 1)
     logits = model.voice_logits(state, tf.zeros([1, 4, 2], tf.int32), 0)[0]
     logits = basic.ForbidStart(encoder)(logits, None)
-    p_end = float(tf.nn.softmax(logits)[0, encoder.end_ids[0]])
+    p_model = float(tf.nn.softmax(logits)[0, encoder.end_ids[0]])
+    assert 0.001 < p_model < 0.2
+    p_end = odds * p_model / (1.0 - p_model + odds * p_model)
     cold = registries.SAMPLERS.get("temperature")(temperature=0.05)
     chain = [basic.ForbidStart(encoder), basic.EndRule(encoder),
-             basic.EndAtModelRate(encoder)]
+             basic.EndAtModelRate(encoder, odds=odds)]
     generator = Generator(model, cold, chain, encoder.clock(),
                           encoder.end_ids[0])
     ended = generator(primers, 1, 3).ended.mean()
-    # Every row decides END on its own with the model's probability,
-    # whatever the temperature: a binomial share, within 4 sigma.
+    # Every row decides END on its own with the model's probability (its
+    # odds scaled by `odds`), whatever the temperature: a binomial share,
+    # within 4 sigma.
     sigma = (p_end * (1 - p_end) / rows) ** 0.5
-    assert 0.001 < p_end < 0.5
     assert abs(ended - p_end) < 4 * sigma
+    if odds != 1.0:  # The scaled rate is told apart from the model's own.
+        assert abs(ended - p_model) > 4 * sigma
+
+
+def test_no_piece_ends_before_min_quarters(model, encoder):
+    # Odds so high that END comes at the first event the minimum allows.
+    chain = [basic.ForbidStart(encoder), basic.EndRule(encoder),
+             basic.EndAtModelRate(encoder, odds=1e9, min_quarters=3)]
+    result = generate(model, encoder, chain, max_events=40, batch=4)
+    assert result.ended.all()
+    for index in range(4):
+        starts = encoder.event_start_times(result.piece(index), qpm=60.0)
+        # The last start is END's: the first event at or after 3 quarters.
+        assert starts[-1] >= 3 and starts[-2] < 3, starts
+    unlimited = generate(model, encoder, chain[:2] + [
+        basic.EndAtModelRate(encoder, odds=1e9)], max_events=40, batch=4)
+    assert unlimited.ended.all() and not unlimited.lengths.any()
+
+
+def test_min_quarters_needs_an_encoder_that_keeps_time():
+    encoder = registries.ENCODERS.get("event_stream")()  # END, no clock.
+    with pytest.raises(UserFacingError, match=r"constraints\.end_at_model_rate: "
+                       r"min_quarters needs an encoder that keeps time"):
+        basic.EndAtModelRate(encoder, min_quarters=4)

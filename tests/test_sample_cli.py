@@ -138,6 +138,8 @@ def test_pieces_end_at_a_low_temperature_unless_asked_not_to(rnn_run,
     def lengths(out, *extra):
         assert sample(rnn_run, out, "--num_samples=4", "--temperature=0.05",
                       "--gin_param=SampleConfig.max_events = 300",
+                      "--gin_param=SampleConfig.end_odds = 1",
+                      "--gin_param=SampleConfig.min_quarters = 0",
                       "--gin_param=SampleConfig.writers = []", *extra) == 0
         entries = json.loads((out / "samples.json").read_text())["pieces"]
         return [e["num_events"] for e in entries]
@@ -148,6 +150,34 @@ def test_pieces_end_at_a_low_temperature_unless_asked_not_to(rnn_run,
     # Cold sampling sharpens END away wherever it is not the likeliest
     # token, so the same samples run longer without the rule.
     assert sum(at_rate) < sum(cold)
+
+
+def test_end_odds_and_min_quarters_shape_where_pieces_end(rnn_run, tmp_path):
+    out = tmp_path / "out"
+    # Odds so high that END comes at the first event the minimum allows.
+    assert sample(rnn_run, out, "--num_samples=2", "--temperature=0.05",
+                  "--gin_param=SampleConfig.primer_events = 0",
+                  "--gin_param=SampleConfig.end_odds = 1e9",
+                  "--gin_param=SampleConfig.min_quarters = 6",
+                  "--gin_param=SampleConfig.writers = [@writers.midi()]") == 0
+    entries = json.loads((out / "samples.json").read_text())["pieces"]
+    assert [e["ended_by"] for e in entries] == ["END", "END"]
+    for entry in entries:
+        midi = out / f"sample_{entry['index']:03d}.mid"
+        notes = [n for voice in ("Soprano", "Alto", "Tenor", "Bass")
+                 for n in notes_of(midi, voice)]
+        # notes_of gives quarters; the piece is its events before END.
+        assert max(start for _, start, _ in notes) < 6
+        assert max(end for _, _, end in notes) >= 6
+
+
+def test_end_odds_need_end_at_the_models_rate(rnn_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert sample(rnn_run, out, "--gin_param=SampleConfig.end_odds = 2",
+                  "--gin_param=SampleConfig.end_at_model_rate = False") == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "SampleConfig.end_at_model_rate = True" in line, line
+    assert not out.exists()
 
 
 def test_samples_carry_their_musical_statistics_beside_validation(

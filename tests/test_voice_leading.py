@@ -101,6 +101,8 @@ def test_samples_drawn_with_it_have_no_parallels(rnn_run, tmp_path):
             "--num_samples=6", "--temperature=1.5",
             "--gin_param=SampleConfig.max_events = 60",
             "--gin_param=SampleConfig.end_at_model_rate = False",
+            "--gin_param=SampleConfig.end_odds = 1",
+            "--gin_param=SampleConfig.min_quarters = 0",
             "--gin_param=SampleConfig.writers = [@writers.midi()]",
             *extra]) == 0
         pieces = json.loads((out / "samples.json").read_text())["pieces"]

@@ -6,6 +6,7 @@ such as voice ranges come from gin, e.g.
 """
 
 import dataclasses
+import math
 import numbers
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
@@ -56,20 +57,46 @@ class EndAtModelRate(Constraint):
     decides END first, with the model's own probability (a draw of its own,
     row by row from the token's seed), and lets the sampler choose among the
     other tokens: temperature shapes what is played, not how long.
+
+    Args:
+        encoder: The encoder (END's id, and its clock for `min_quarters`).
+        odds: Multiplies the odds the model gives END (1 keeps its rate).
+            Above 1 pieces end sooner, and still where the model finds an
+            ending likeliest (a cadence gains more than a mid-phrase beat).
+        min_quarters: No piece ends before this many quarter notes from its
+            start (0: no minimum).
     """
 
-    def __init__(self, encoder: EventEncoder):
+    def __init__(self, encoder: EventEncoder, odds: float = 1.0,
+                 min_quarters: float = 0.0):
+        owner = "constraints.end_at_model_rate"
         self._end_id = encoder.end_ids[0]
+        self._odds = checks.real(owner, "odds", odds, above=0.0)
+        min_quarters = checks.real(owner, "min_quarters", min_quarters,
+                                   minimum=0.0)
+        self._min_ticks = 0
+        if min_quarters > 0:
+            clock = encoder.clock()
+            if clock is None:
+                raise checks.ConfigurationError(
+                    f"{owner}: min_quarters needs an encoder that keeps time; "
+                    f"{type(encoder).__name__} does not. Set it to 0.")
+            self._min_ticks = math.ceil(min_quarters * clock.ticks_per_quarter)
 
     def __call__(self, logits, context):
         if context.voice != 0 or context.field != 0:
             return logits
         probability = tf.nn.softmax(tf.cast(logits, tf.float32))[
             :, self._end_id]
+        if self._odds != 1.0:
+            scaled = self._odds * probability
+            probability = scaled / (1.0 - probability + scaled)
         draw = tf.random.stateless_uniform(
             tf.shape(probability), tf.bitwise.bitwise_xor(
                 context.seed, tf.constant([0, 0x5EED], tf.int32)))
         ends = draw < probability
+        if self._min_ticks:
+            ends = tf.logical_and(ends, context.time >= self._min_ticks)
         logits = forbid(logits, self._end_id, tf.logical_not(ends))
         return force(logits, tf.fill(tf.shape(ends), self._end_id), ends)
 
