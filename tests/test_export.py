@@ -20,6 +20,9 @@ from helpers import one_error_line, run_in_process
 CASES = [  # (saved openings' length, batch, events, seed, temperature)
     (4, 2, 12, 7, 0.8),
     (0, 3, 10, 3, 0.0),  # START only; temperature 0 is argmax.
+    # Long enough to pass the default's minimum length and end: the export
+    # must shape END as the run's SampleConfig says (odds and minimum).
+    (0, 4, 80, 11, 1.0),
 ]
 
 LOADER = r'''
@@ -131,15 +134,19 @@ def test_export_matches_polyframe_without_importing_it(exported, tmp_path):
     served = json.loads(line[0][len("RESULT "):])
     assert served["imported"] == []
 
+    ended = 0
     for case, got in zip(cases, served["generate"]):
         expected = _polyframe_generation(
             experiment, model, np.asarray(case["primer"], np.int32),
             case["num_events"], case["seed"], case["temperature"])
+        ended += expected.ended.sum()
         np.testing.assert_array_equal(got["events"], expected.events)
         np.testing.assert_array_equal(got["lengths"], expected.lengths)
         np.testing.assert_array_equal(got["ended"], expected.ended)
-        assert np.asarray(got["events"]).shape[1] == \
-            expected.primer_events + case["num_events"]
+        if not expected.ended.all():  # The loop stops once every row ends.
+            assert np.asarray(got["events"]).shape[1] == \
+                expected.primer_events + case["num_events"]
+    assert ended  # END was drawn, so its rule was compared too.
 
     losses = sum(loss.numpy() for loss in model.token_losses(batch))
     per_event = losses.sum(axis=-1)
