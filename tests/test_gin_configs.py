@@ -105,7 +105,7 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
         learning_rate=0.001, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.7, end_odds=1.0, min_quarters=0,
+        temperature=0.7, end_odds=8.0, min_quarters=24,
         max_events=600, num_layers=3,
         constraints=("NoParallels",),
         features=(), max_steps=None, head="AutoregressiveHead"),
