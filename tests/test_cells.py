@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from polyframe.cell import RecurrentCell
 from polyframe.registries import CELLS
 from polyframe_plugins.cells.gru import GRUCell
 from polyframe_plugins.cells.lstm import LSTMCell
@@ -160,3 +161,37 @@ def test_run_over_an_empty_sequence_returns_the_initial_state(cell):
     assert outputs.shape == (BATCH, 0, UNITS)
     for final, initial in zip(final_state, initial_state):
         np.testing.assert_array_equal(final, initial)
+
+
+@pytest.mark.parametrize("jit_compile", [None, False, True],
+                         ids=["eager", "graph", "xla"])
+def test_lstm_backward_pass_equals_the_generic_loops_gradients(jit_compile):
+    """`LSTMCell.run` has a hand-written backward pass: every gradient (the
+    inputs, the initial state, each variable) must equal what automatic
+    differentiation of the generic `RecurrentCell.run` loop gives, with the
+    loss reading the outputs and the final state."""
+    cell = _randomized(LSTMCell)
+    inputs = _random_inputs(BATCH, TIME, INPUT_SIZE)
+    initial_state = _random_state(cell)
+    weights = [_random_inputs(BATCH, TIME, UNITS, seed=3),
+               _random_inputs(BATCH, UNITS, seed=4),
+               _random_inputs(BATCH, UNITS, seed=5)]
+
+    def gradients(run):
+        with tf.GradientTape() as tape:
+            tape.watch([inputs, *initial_state])
+            outputs, (h, c) = run(inputs, initial_state)
+            loss = sum(tf.reduce_sum(x * w)
+                       for x, w in zip((outputs, h, c), weights))
+        return [outputs, h, c] + tape.gradient(
+            loss, [inputs, *initial_state, *cell.trainable_variables])
+
+    def generic(x, state):
+        return RecurrentCell.run(cell, x, state)
+
+    ours = (gradients(cell.run) if jit_compile is None else tf.function(
+        lambda: gradients(cell.run), jit_compile=jit_compile)())
+    reference = gradients(generic)
+    assert len(ours) == 3 + 3 + 3
+    for got, expected in zip(ours, reference):
+        np.testing.assert_allclose(got, expected, atol=ATOL)
