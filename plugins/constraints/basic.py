@@ -14,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from polyframe import checks
-from polyframe.constraint import Constraint, StepContext, forbid, force
+from polyframe.constraint import (NEVER, Constraint, StepContext, forbid,
+                                  force)
 from polyframe.encoding import START_ID, EventEncoder
 from polyframe.registries import CONSTRAINTS
 
@@ -64,7 +65,8 @@ class EndAtModelRate(Constraint):
             Above 1 pieces end sooner, and still where the model finds an
             ending likeliest (a cadence gains more than a mid-phrase beat).
         min_quarters: No piece ends before this many quarter notes from its
-            start (0: no minimum).
+            start (0: no minimum), unless the constraints before it force
+            END (a harmonised melody ends its piece wherever it ends).
     """
 
     def __init__(self, encoder: EventEncoder, odds: float = 1.0,
@@ -88,6 +90,10 @@ class EndAtModelRate(Constraint):
             return logits
         probability = tf.nn.softmax(tf.cast(logits, tf.float32))[
             :, self._end_id]
+        # The constraints before it left END as the only token.
+        is_end = tf.one_hot(self._end_id, tf.shape(logits)[-1]) > 0
+        forced = tf.reduce_max(tf.where(
+            is_end, NEVER, tf.cast(logits, tf.float32)), axis=-1) <= NEVER / 2
         if self._odds != 1.0:
             scaled = self._odds * probability
             probability = scaled / (1.0 - probability + scaled)
@@ -96,7 +102,9 @@ class EndAtModelRate(Constraint):
                 context.seed, tf.constant([0, 0x5EED], tf.int32)))
         ends = draw < probability
         if self._min_ticks:
-            ends = tf.logical_and(ends, context.time >= self._min_ticks)
+            # A piece the given music ends (END forced) ends there anyway.
+            ends = tf.logical_and(ends, tf.logical_or(
+                context.time >= self._min_ticks, forced))
         logits = forbid(logits, self._end_id, tf.logical_not(ends))
         return force(logits, tf.fill(tf.shape(ends), self._end_id), ends)
 
