@@ -93,8 +93,7 @@ def constraint_chain(encoder: EventEncoder, extra: Sequence = (),
         chain.append(basic.EndRule(encoder))
     chain += [make(encoder=encoder) for make in extra]
     if end_at_model_rate and encoder.end_ids is not None:
-        chain.append(basic.EndAtModelRate(encoder, end_odds,
-                                                min_quarters))
+        chain.append(basic.EndAtModelRate(encoder, end_odds, min_quarters))
     return chain
 
 

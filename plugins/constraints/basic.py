@@ -90,10 +90,6 @@ class EndAtModelRate(Constraint):
             return logits
         probability = tf.nn.softmax(tf.cast(logits, tf.float32))[
             :, self._end_id]
-        # The constraints before it left END as the only token.
-        is_end = tf.one_hot(self._end_id, tf.shape(logits)[-1]) > 0
-        forced = tf.reduce_max(tf.where(
-            is_end, NEVER, tf.cast(logits, tf.float32)), axis=-1) <= NEVER / 2
         if self._odds != 1.0:
             scaled = self._odds * probability
             probability = scaled / (1.0 - probability + scaled)
@@ -102,7 +98,12 @@ class EndAtModelRate(Constraint):
                 context.seed, tf.constant([0, 0x5EED], tf.int32)))
         ends = draw < probability
         if self._min_ticks:
-            # A piece the given music ends (END forced) ends there anyway.
+            # A piece the given music ends (the constraints before this one
+            # left END as the only token) ends there anyway.
+            is_end = tf.one_hot(self._end_id, tf.shape(logits)[-1]) > 0
+            forced = tf.reduce_max(tf.where(
+                is_end, NEVER, tf.cast(logits, tf.float32)),
+                axis=-1) <= NEVER / 2
             ends = tf.logical_and(ends, tf.logical_or(
                 context.time >= self._min_ticks, forced))
         logits = forbid(logits, self._end_id, tf.logical_not(ends))
