@@ -15,6 +15,7 @@ import numpy as np
 from note_seq.protobuf import music_pb2
 
 from polyframe import given_plan, sequence_model
+from polyframe.constraint import Constraint
 from polyframe.data import features, pipeline
 from polyframe.data.timing import TempoMap, quarters_to_seconds
 from polyframe.encoding import EventEncoder
@@ -69,6 +70,25 @@ class Piece:
         return meta
 
 
+def constraint_chain(encoder: EventEncoder, settings: SampleConfig,
+                     given: Sequence[Constraint] = ()) -> List[Constraint]:
+    """The constraints of polyframe's sampling, in their order, for sampling,
+    harmonising and export alike: START forbidden, the END rule when the
+    encoder has END, the settings' constraint factories (called with
+    `encoder=`), `given` (e.g. forced voices), and last, if the settings ask
+    and the encoder has END, END at the model's rate, which reads END's
+    probability after every other rule has forbidden or forced it."""
+    chain: List[Constraint] = [basic.ForbidStart(encoder)]
+    if encoder.end_ids is not None:
+        chain.append(basic.EndRule(encoder))
+    chain += [make(encoder=encoder) for make in settings.constraints]
+    chain += list(given)
+    if encoder.end_ids is not None and settings.end_at_model_rate:
+        chain.append(basic.EndAtModelRate(encoder, settings.end_odds,
+                                          settings.min_quarters))
+    return chain
+
+
 class Composer:
     """Generates with a restored model.
 
@@ -85,17 +105,6 @@ class Composer:
         self.encoder = encoder
         self.settings = settings
         self.sampler = sampler
-        self._constraints = [basic.ForbidStart(encoder)]
-        if encoder.end_ids is not None:
-            self._constraints.append(basic.EndRule(encoder))
-        self._constraints += [make(encoder=encoder)
-                              for make in settings.constraints]
-        # Last in the chain: it reads END's probability after every other
-        # rule (given voices forbid or force END) has had its say.
-        self._end_rate = []
-        if encoder.end_ids is not None and settings.end_at_model_rate:
-            self._end_rate = [basic.EndAtModelRate(
-                encoder, settings.end_odds, settings.min_quarters)]
         # Traced once and reused: it reads the model's variables, so it
         # stays right while they change (previews during training).
         self._plain = None
@@ -178,17 +187,16 @@ class Composer:
             piece.nll_per_note = piece.nll / max(notes, 1.0)
 
     def generator(self, extra=None) -> Generator:
-        """The generation loop for this model, sampler and settings: START
-        forbidden, the END rule, the settings' constraints, `extra`, then
-        END at the model's rate if chosen. Without `extra` the same loop is
-        reused (traced once)."""
+        """The generation loop for this model, sampler and settings, with
+        `extra` constraints in the chain (`constraint_chain`). Without
+        `extra` the same loop is reused (traced once)."""
         if extra is None:
             if self._plain is None:
                 self._plain = self.generator([])
             return self._plain
         end_ids = self.encoder.end_ids
         return Generator(self.model, self.sampler,
-                         self._constraints + list(extra) + self._end_rate,
+                         constraint_chain(self.encoder, self.settings, extra),
                          clock=self.encoder.clock(),
                          end_id=end_ids[0] if end_ids else None,
                          hold_id=hold_id(self.encoder))

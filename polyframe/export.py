@@ -47,7 +47,6 @@ from polyframe.errors import UserFacingError
 from polyframe import generation
 from polyframe.generation import Generator
 from polyframe.sequence_model import MELODY, TIMES, SequenceModel
-from polyframe_plugins.constraints import basic
 from polyframe_plugins.samplers import categorical
 
 FORMAT_VERSION = 1
@@ -79,24 +78,6 @@ class TensorTemperatureSampler:
             lambda: categorical._draw(logits / temperature, seed))
 
 
-def constraint_chain(encoder: EventEncoder, extra: Sequence = (),
-                     end_at_model_rate: bool = False,
-                     end_odds: float = 1.0,
-                     min_quarters: float = 0.0) -> List[Constraint]:
-    """The constraints of polyframe's sampling, in its order: START
-    forbidden, the END rule when the encoder has END, `extra` factories
-    (called with `encoder=`), and last, if asked and the encoder has END,
-    END decided at the model's own rate (`SampleConfig.end_at_model_rate`),
-    its odds multiplied by `end_odds` and never before `min_quarters`."""
-    chain: List[Constraint] = [basic.ForbidStart(encoder)]
-    if encoder.end_ids is not None:
-        chain.append(basic.EndRule(encoder))
-    chain += [make(encoder=encoder) for make in extra]
-    if end_at_model_rate and encoder.end_ids is not None:
-        chain.append(basic.EndAtModelRate(encoder, end_odds, min_quarters))
-    return chain
-
-
 def check_exportable(model: SequenceModel) -> None:
     """Refuses models whose signatures would need conditioning inputs.
 
@@ -119,7 +100,8 @@ class ServingModule(tf.Module):
     Args:
         model: The restored model.
         encoder: Its encoder, with the learned state.
-        constraints: The constraint chain (see `constraint_chain`).
+        constraints: The constraint chain
+            (`polyframe.compose.constraint_chain`).
         asset_paths: Files to ship as assets, by attribute name.
     """
 
@@ -245,7 +227,8 @@ def export(model: SequenceModel, encoder: EventEncoder, encoder_state: str,
         encoder_state: The run's `encoder.json`, shipped as an asset.
         export_dir: Where the SavedModel goes; an existing export there is
             replaced once the new one is complete.
-        constraints: The generation constraints (see `constraint_chain`).
+        constraints: The generation constraints
+            (`polyframe.compose.constraint_chain`).
 
     Returns:
         `export_dir`.

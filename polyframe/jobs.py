@@ -16,7 +16,7 @@ from absl import logging
 from polyframe import (metrics as metrics_lib, musical_statistics, output,
                        piece_info, previews, provenance, sequence_model,
                        warm_start)
-from polyframe.compose import Composer, Piece
+from polyframe.compose import Composer, Piece, constraint_chain
 from polyframe.data import augmentation as augmentation_lib
 from polyframe.data import lazy_pieces, pipeline, prepare
 from polyframe.distribution import make_strategy, role_of
@@ -358,10 +358,7 @@ def export(experiment: Experiment, model_dir: str,
     from polyframe import export as export_lib  # Only this job needs it.
     run = ModelDir(model_dir)
     model = restore_model(experiment, run)
-    constraints = export_lib.constraint_chain(
-        experiment.encoder, experiment.sample.constraints,
-        experiment.sample.end_at_model_rate, experiment.sample.end_odds,
-        experiment.sample.min_quarters)
+    constraints = constraint_chain(experiment.encoder, experiment.sample)
     started = time.time()
     path = export_lib.export(model, experiment.encoder, run.encoder_state,
                              export_dir or run.export, constraints)

@@ -203,6 +203,7 @@ def test_crash_while_saving_keeps_the_old_export(rnn_run, tmp_path,
                                                  monkeypatch):
     import tensorflow as tf
     from polyframe import export as export_lib
+    from polyframe.compose import constraint_chain
     from polyframe.model_dir import ModelDir
     target = tmp_path / "export"
     (target / "assets").mkdir(parents=True)
@@ -219,7 +220,8 @@ def test_crash_while_saving_keeps_the_old_export(rnn_run, tmp_path,
     with pytest.raises(RuntimeError, match="killed while saving"):
         export_lib.export(model, experiment.encoder,
                           ModelDir(str(rnn_run)).encoder_state, str(target),
-                          export_lib.constraint_chain(experiment.encoder))
+                          constraint_chain(experiment.encoder,
+                                           experiment.sample))
     assert sorted(os.listdir(tmp_path)) == ["export"]
     assert (target / "saved_model.pb").read_text() == "the old export"
 
