@@ -27,7 +27,8 @@ class StepContext:
         field: The field being drawn (a Python int).
         step: int32 scalar, events generated so far (0 for the first).
         time: int32 `[batch]`, start of this event in the encoder clock's
-            ticks (zeros when the encoder has no clock).
+            ticks (without a clock: the event's index, 0 for the first
+            generated).
         drawn: int32 `[batch, voices, fields]`: this event's tokens drawn so
             far (voices before `voice`, and fields before `field` of
             `voice`); the rest is undefined.
@@ -38,6 +39,10 @@ class StepContext:
             token before this event that was not the encoder's continuation
             token (HOLD), i.e. what each voice sounds going into this event
             (START before anything); None if the loop does not track it.
+        run_start: int32 `[batch, voices]`: the time (clock ticks) at which
+            each voice began sounding `last_tokens` without a break: the
+            event that first struck it, however often it was held or struck
+            again since; None if the loop does not track it.
     """
 
     voice: int
@@ -47,6 +52,7 @@ class StepContext:
     drawn: tf.Tensor
     seed: tf.Tensor = None
     last_tokens: tf.Tensor = None
+    run_start: tf.Tensor = None
 
 
 class Constraint(abc.ABC):

@@ -133,7 +133,8 @@ class Generator:
         num_fields = primers.shape[3]
         clock_state = (self.clock.initial_state(batch) if self.clock
                        else (tf.zeros([batch], tf.int32),))
-        clock_state, times = self._primer_times(primers, clock_state)
+        clock_state, times, last_tokens, run_start = self._play_primer(
+            primers, clock_state)
         context: Dict[str, tf.Tensor] = dict(conditioning)
         context["times"] = times
         state = model.start(primers, context, max_events)
@@ -142,14 +143,14 @@ class Generator:
                                 element_shape=[None, num_voices, num_fields])
         lengths = tf.zeros([batch], tf.int32)
         ended = tf.zeros([batch], tf.bool)
-        last_tokens = self._last_tokens(primers)
         step = tf.constant(0)
         while step < max_events and not tf.reduce_all(ended):
             time = self._time(clock_state, step)
             event = self._draw_event(state, step, time, seed, batch,
-                                     num_voices, num_fields, last_tokens)
-            last_tokens = tf.where(tf.equal(event[..., 0], self.hold_id),
-                                   last_tokens, event[..., 0])
+                                     num_voices, num_fields, last_tokens,
+                                     run_start)
+            last_tokens, run_start = self._sounding(
+                event[..., 0], time, last_tokens, run_start)
             is_end = (tf.equal(event[:, 0, 0], self.end_id)
                       if self.end_id is not None else tf.zeros_like(ended))
             lengths += tf.cast(tf.logical_not(ended | is_end), tf.int32)
@@ -169,42 +170,62 @@ class Generator:
         batch = tf.shape(rows)[0]
         clock_state = (self.clock.initial_state(batch) if self.clock
                        else (tf.zeros([batch], tf.int32),))
-        return self._primer_times(rows, clock_state)[1]
+        return self._play_primer(rows, clock_state)[1]
 
-    def _primer_times(self, primers, clock_state):
+    def _sounding(self, tokens, time, last_tokens, run_start):
+        """What each voice sounds after an event whose first-field tokens
+        are `tokens` `[batch, voices]` and which starts at `time` `[batch]`,
+        and since when: HOLD, or the token it already sounds, goes on; any
+        other token starts anew at `time`."""
+        goes_on = (tf.equal(tokens, self.hold_id) |
+                   tf.equal(tokens, last_tokens))
+        return (tf.where(goes_on, last_tokens, tokens),
+                tf.where(goes_on, run_start, time[:, None]))
+
+    def _play_primer(self, primers, clock_state):
         """Plays the primer's rows after START on the clock.
 
-        Returns the clock state after the primer and its times `[B, P + 1]`:
-        row t's successor starts at `times[:, t]`. A primer length unknown to
+        Returns the clock state after the primer; its times `[B, P + 1]`
+        (row t's successor starts at `times[:, t]`); and what each voice
+        sounds going into the first generated event, and since when (the
+        `last_tokens` and `run_start` of `StepContext`; START, since 0,
+        for a voice the primer leaves silent). A primer length unknown to
         the graph (an exported signature takes any) is played in a graph
-        loop; a known one unrolls, as before.
+        loop; a known one unrolls.
         """
+        last_tokens = primers[:, 0, :, 0]
+        run_start = tf.zeros_like(last_tokens)
+        num_rows = tf.shape(primers)[1]
+
+        def play(row, clock_state, last_tokens, run_start):
+            # Without a clock the loop counts generated events from 0, so
+            # the primer's last row is event -1.
+            time = self._time(clock_state, row - num_rows)
+            last_tokens, run_start = self._sounding(
+                primers[:, row, :, 0], time, last_tokens, run_start)
+            return (self._advance_clock(clock_state, primers[:, row]),
+                    last_tokens, run_start)
+
         if primers.shape[1] is not None:
             times = [self._quarters(clock_state)]
             for row in range(1, primers.shape[1]):
-                clock_state = self._advance_clock(clock_state, primers[:, row])
+                clock_state, last_tokens, run_start = play(
+                    row, clock_state, last_tokens, run_start)
                 times.append(self._quarters(clock_state))
-            return clock_state, tf.stack(times, axis=1)
+            return (clock_state, tf.stack(times, axis=1), last_tokens,
+                    run_start)
         rows = tf.shape(primers)[1]
         times = tf.TensorArray(tf.float32, size=rows)
         times = times.write(0, self._quarters(clock_state))
         for row in tf.range(1, rows):
-            clock_state = self._advance_clock(clock_state, primers[:, row])
+            clock_state, last_tokens, run_start = play(
+                row, clock_state, last_tokens, run_start)
             times = times.write(row, self._quarters(clock_state))
-        return clock_state, tf.transpose(times.stack())
-
-    def _last_tokens(self, primers):
-        """Each voice's last first-field token of the primer that is not
-        HOLD, `[batch, voices]` (the START row counts)."""
-        tokens = primers[..., 0]  # [batch, rows, voices]
-        rows = tf.shape(tokens)[1]
-        real = tf.cast(tf.not_equal(tokens, self.hold_id), tf.int32)
-        position = tf.range(rows)[None, :, None] * real
-        last = tf.reduce_max(position, axis=1)  # START (row 0) if no other
-        return tf.gather(tf.transpose(tokens, [0, 2, 1]), last, batch_dims=2)
+        return (clock_state, tf.transpose(times.stack()), last_tokens,
+                run_start)
 
     def _draw_event(self, state, step, time, seed, batch, num_voices,
-                    num_fields, last_tokens=None):
+                    num_fields, last_tokens=None, run_start=None):
         """Draws one event `[batch, voices, fields]`, voice by voice."""
         undrawn = tf.zeros([batch], tf.int32)
         tokens = [[undrawn] * num_fields for _ in range(num_voices)]
@@ -220,7 +241,8 @@ class Generator:
                 context = StepContext(voice=voice, field=field, step=step,
                                       time=time, drawn=drawn(),
                                       seed=token_seed,
-                                      last_tokens=last_tokens)
+                                      last_tokens=last_tokens,
+                                      run_start=run_start)
                 logits = apply_chain(self.constraints, logits, context)
                 tokens[voice][field] = tf.cast(self.sampler(
                     logits, token_seed), tf.int32)
