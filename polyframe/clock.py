@@ -12,7 +12,9 @@ rounding.
 import abc
 import fractions
 import math
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
 
 import tensorflow as tf
 
@@ -45,6 +47,17 @@ class EventClock(abc.ABC):
     @abc.abstractmethod
     def advance(self, state: ClockState, event: tf.Tensor) -> ClockState:
         """The state after `event` `[batch, voices, fields]` was played."""
+
+    def segment_lengths(self) -> Optional[Tuple[int, np.ndarray]]:
+        """How long a voice's new note (or rest) lasts, if a token says so.
+
+        Returns:
+            `(field, ticks)`: the field whose token gives the length, and
+            each of its tokens' length in ticks (0 for a token that is no
+            length); or None if every note lasts until the next event unless
+            the next event restates it (a grid step).
+        """
+        return None
 
     def quarters(self, state: ClockState) -> tf.Tensor:
         """Start of the next event in quarter notes, float32 `[batch]`."""
@@ -109,12 +122,17 @@ class DurationClock(EventClock):
         self.ticks_per_quarter = math.lcm(*denominators) if denominators else 1
         ticks = [0] * first_duration_id + [
             self.to_ticks(d) for d in durations]
+        self._ticks_by_id = np.array(ticks, np.int32)
         self._duration_ticks = tf.constant(ticks + [0], tf.int32)
         self._shortest = min(ticks[first_duration_id:], default=1)
         # Every event starts on a multiple of this, so no step is shorter.
         self.min_step_ticks = math.gcd(*ticks[first_duration_id:]) or 1
         self._low, self._high = starting_pitch_ids
         self._rest_id = rest_id
+
+    def segment_lengths(self):
+        """The duration field (1) and its tokens' lengths in ticks."""
+        return 1, self._ticks_by_id.copy()
 
     def initial_state(self, batch_size):
         return (tf.zeros([batch_size], tf.int32),

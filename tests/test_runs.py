@@ -30,16 +30,18 @@ def duration_encoder():
     return encoder
 
 
-def forbidden(encoder, sounding, since, now, quarters=2.0):
-    """The tokens `max_run` forbids the second voice at tick `now`, when it
-    has sounded token `sounding` since tick `since`."""
+def forbidden(encoder, sounding, since, now, quarters=2.0, field=0,
+              drawn=0):
+    """The tokens `max_run` forbids the second voice at tick `now` in
+    `field`, when it has sounded token `sounding` since tick `since` (and
+    `drawn` is its first-field token of this event)."""
     context = StepContext(
-        voice=1, field=0, step=tf.constant(3),
+        voice=1, field=field, step=tf.constant(3),
         time=tf.constant([now], tf.int32),
-        drawn=tf.zeros([1, 2, 2], tf.int32),
+        drawn=tf.constant([[[0, 0], [drawn, 0]]], tf.int32),
         last_tokens=tf.constant([[encoder.pitch_id(E4), sounding]]),
         run_start=tf.constant([[0, since]], tf.int32))
-    vocab = encoder.fields[0].vocab_size
+    vocab = encoder.fields[field].vocab_size
     logits = MaxRun(encoder, quarters)(tf.zeros([1, vocab]), context)
     return sorted(np.flatnonzero(logits.numpy()[0] < -1e8).tolist())
 
@@ -47,7 +49,8 @@ def forbidden(encoder, sounding, since, now, quarters=2.0):
 def test_a_voice_on_one_pitch_for_the_limit_must_leave_it():
     encoder = duration_encoder()
     c4 = encoder.pitch_id(C4)
-    # Two quarters are four ticks: C4 since tick 2 may go on at tick 5 and
+    # Two quarters are four ticks, the shortest note one tick. C4 since
+    # tick 2 may go on at tick 5 (struck again for one tick, or held), and
     # must be left (neither struck again nor held) at tick 6.
     assert forbidden(encoder, c4, since=2, now=5) == []
     assert forbidden(encoder, c4, since=2, now=6) == sorted(
@@ -57,14 +60,27 @@ def test_a_voice_on_one_pitch_for_the_limit_must_leave_it():
     # A rest, or nothing sounded yet (START), is never limited.
     assert forbidden(encoder, REST_ID, since=0, now=9) == []
     assert forbidden(encoder, 0, since=0, now=9) == []
-    # Only the first field (the pitch) is limited.
-    context = StepContext(
-        voice=1, field=1, step=tf.constant(3), time=tf.constant([9]),
-        drawn=tf.zeros([1, 2, 2], tf.int32),
-        last_tokens=tf.constant([[c4, c4]]),
-        run_start=tf.constant([[0, 0]]))
-    logits = MaxRun(encoder, 2.0)(tf.zeros([1, 6]), context)
-    np.testing.assert_array_equal(logits.numpy(), np.zeros([1, 6]))
+
+
+def test_no_note_is_drawn_long_enough_to_pass_the_limit():
+    encoder = duration_encoder()
+    c4, e4 = encoder.pitch_id(C4), encoder.pitch_id(E4)
+    quarter, two = 3, 4  # duration ids of 2 and 4 ticks (id 2: 1 tick)
+
+    def lengths(drawn, quarters=2.0):
+        return forbidden(encoder, c4, since=2, now=5, quarters=quarters,
+                         field=1, drawn=drawn)
+
+    # C4 struck again after three ticks of C4 has one tick of room left.
+    assert lengths(c4) == [quarter, two]
+    # A new pitch may last the whole limit, not longer.
+    assert lengths(e4) == []
+    assert lengths(e4, quarters=1.5) == [two]
+    # Below the shortest length, the shortest stays allowed.
+    assert lengths(e4, quarters=0.25) == [quarter, two]
+    # Rests and held notes have no length to limit.
+    assert lengths(REST_ID, quarters=0.25) == []
+    assert lengths(PITCH_HOLD_ID, quarters=0.25) == []
 
 
 def tiny_model(encoder):
@@ -130,43 +146,63 @@ def test_it_needs_an_encoder_with_a_clock_and_pitches():
 
 
 class Stay:
-    """Makes the model all but certain to say the same again, and never to
-    rest or to draw START (grid ids: 0 START, 1 REST)."""
+    """Makes the model all but certain to strike its pitch again, and never
+    to rest, hold or draw START (ids 0 and 1 of every field, and HOLD)."""
+
+    def __init__(self, hold):
+        self._hold = hold
 
     def __call__(self, logits, context):
         vocab = tf.shape(logits)[-1]
-        same = tf.one_hot(context.last_tokens[:, context.voice], vocab,
-                          on_value=50.0)
         never = tf.one_hot(0, vocab, on_value=-1e9) + tf.one_hot(
             1, vocab, on_value=-1e9)
+        if context.field != 0:
+            return logits + never
+        if self._hold is not None:
+            never += tf.one_hot(self._hold, vocab, on_value=-1e9)
+        same = tf.one_hot(context.last_tokens[:, context.voice], vocab,
+                          on_value=50.0)
         return logits + same + never
 
 
-def voice_runs(encoder, events):
-    """Each voice's longest run on one pitch (quarters) in decoded events."""
-    notes = ms.notes_of(encoder.decode(events, qpm=120), qpm=120)
-    return ms.longest_runs(notes, 2)
-
-
-@pytest.mark.parametrize("limit", [0.5, 1.5])
-def test_on_a_grid_every_run_stops_exactly_at_the_limit(limit):
+def grid_encoder():
     encoder = registries.ENCODERS.get("grid")(num_voices=2)
     encoder.set_state({"num_voices": 2, "steps_per_quarter": 2,
                        "min_pitch": 48, "max_pitch": 72, "held_field": False,
                        "end_marker": False})
+    return encoder
+
+
+def duration_encoder_without_end():
+    encoder = registries.ENCODERS.get("duration")(num_voices=2)
+    encoder.set_state({"min_pitch": 48, "max_pitch": 72, "end_marker": False,
+                       "num_voices": 2, "durations": ["1/2", "1", "2"]})
+    return encoder
+
+
+@pytest.mark.parametrize("make_encoder", [
+    grid_encoder, duration_encoder_without_end], ids=["grid", "duration"])
+@pytest.mark.parametrize("limit", [1.5, 3.0])
+def test_every_run_stops_exactly_at_the_limit(make_encoder, limit):
+    encoder = make_encoder()
     model = tiny_model(encoder)
-    primers = np.zeros((3, 1, 2, 1), np.int32)
+    primers = np.zeros((3, 1, 2, len(encoder.fields)), np.int32)
+    stay = Stay(hold_id(encoder))
     runs = {}
-    for name, chain in (("free", [Stay()]),
-                        ("ruled", [Stay(), MaxRun(encoder, limit)])):
+    for name, chain in (("free", [stay]),
+                        ("ruled", [stay, MaxRun(encoder, limit)])):
         generator = Generator(model, registries.SAMPLERS.get("temperature")(
             temperature=1.0), chain, encoder.clock(), None, hold_id(encoder))
         generated = generator(primers, 16, seed=3)
-        runs[name] = [voice_runs(encoder, generated.piece(i))
-                      for i in range(3)]
-    # Eight quarters on one pitch without the rule; with it, every voice
-    # of every sample leaves its pitch exactly at the limit.
-    assert runs["free"] == [[8.0, 8.0]] * 3
+        runs[name] = []
+        for index in range(3):
+            notes = ms.notes_of(encoder.decode(generated.piece(index),
+                                               qpm=120), qpm=120)
+            runs[name].append(ms.longest_runs(notes, 2))
+    # Without the rule each voice stays on its first pitch throughout;
+    # with it, every voice of every sample leaves its pitch exactly at the
+    # limit.
+    assert min(min(voices) for voices in runs["free"]) >= 8.0
     assert runs["ruled"] == [[limit, limit]] * 3
 
 
