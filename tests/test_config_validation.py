@@ -51,6 +51,9 @@ TOP_K = ("SampleConfig.sampler = @samplers.top_k()",)
 NUCLEUS = ("SampleConfig.sampler = @samplers.nucleus()",)
 VOICE_RANGE = ("SampleConfig.constraints = [@constraints.voice_range]",)
 END_RATE = ("SampleConfig.constraints = [@constraints.end_at_model_rate]",)
+MAX_RUN = ("SampleConfig.constraints = [@constraints.max_run]",)
+FIELD_TEMPERATURE = (
+    "SampleConfig.constraints = [@constraints.field_temperature]",)
 JSB = ("Experiment.source = @sources.jsb_json()",
        "sources.jsb_json.path = '{jsb}'")
 MIDI_DIR = ("Experiment.source = @sources.midi_dir()",
@@ -163,6 +166,9 @@ TABLE = {
     "constraints.end_at_model_rate.odds": (END_RATE, POSITIVE_REAL),
     "constraints.end_at_model_rate.min_quarters": (END_RATE,
                                                    NON_NEGATIVE_REAL),
+    "constraints.max_run.quarters": (MAX_RUN, POSITIVE_REAL),
+    "constraints.field_temperature.factors": (FIELD_TEMPERATURE, (
+        "{'duration': 0}", "{'nope': 0.5}", "0.5")),
     "constraints.voice_range.ranges": (VOICE_RANGE, (
         "((0, (60, 200)),)", "((-1, (60, 70)),)", "((0, (70, 60)),)")),
     "sources.bach.valid_fraction": ((), FRACTION),
