@@ -50,7 +50,9 @@ flags.DEFINE_integer("num_samples", None,
 flags.DEFINE_integer("seed", None, "Overrides SampleConfig.seed: sample i "
                      "depends on (seed, i) only.")
 flags.DEFINE_float("temperature", None,
-                   "Samples with this temperature (temperature sampler).")
+                   "Samples with this temperature (temperature sampler); a "
+                   "field given a factor by @constraints.field_temperature "
+                   "is drawn at this times its factor.")
 flags.DEFINE_string("output_dir", None,
                     "Where --mode=sample/harmonize write (default "
                     "MODEL_DIR/samples or MODEL_DIR/harmonized).")

@@ -48,6 +48,8 @@ _FIELDS = (Field("pitch", 92), Field("duration", 25))
 def _values(experiment):
     """The settings of a built experiment that the table below pins."""
     sampler = experiment.sample.sampler
+    constraints = tuple(getattr(make, "__name__", type(make).__name__)
+                        for make in experiment.sample.constraints)
     return {
         "source": type(experiment.source).__name__,
         "encoder": type(experiment.encoder).__name__,
@@ -61,9 +63,23 @@ def _values(experiment):
         "max_events": experiment.sample.max_events,
         "end_odds": experiment.sample.end_odds,
         "min_quarters": experiment.sample.min_quarters,
-        "constraints": tuple(getattr(make, "__name__", type(make).__name__)
-                             for make in experiment.sample.constraints),
+        "constraints": constraints,
+        "field_factors": _bound("FieldTemperature", constraints,
+                                "constraints.field_temperature.factors"),
+        "max_run_quarters": _bound("MaxRun", constraints,
+                                   "constraints.max_run.quarters"),
     }
+
+
+def _bound(constraint, constraints, parameter):
+    """The value the gin file binds to `parameter` of `constraint`, None if
+    the constraint is not used or the parameter not bound."""
+    if constraint not in constraints:
+        return None
+    try:
+        return gin.query_parameter(parameter)
+    except ValueError:
+        return None
 
 
 # Each shipped experiment's actual values: a change to a gin file that is not
@@ -72,26 +88,29 @@ EXPECTED = {
     "duration_rnn.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.002,
-        max_train_minutes=13, transpose_semitones=5, temperature=0.7,
-        end_odds=8.0, min_quarters=24,
+        max_train_minutes=13, transpose_semitones=5, temperature=0.9,
+        end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=2,
-        constraints=("NoParallels",),
+        constraints=("FieldTemperature", "NoParallels", "MaxRun"),
+        field_factors={"duration": 0.4}, max_run_quarters=6,
         features=("times",), max_steps=None, head="AutoregressiveHead"),
     "duration_rnn_original.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
-        max_train_minutes=13, transpose_semitones=5, temperature=0.7,
-        end_odds=8.0, min_quarters=24,
+        max_train_minutes=13, transpose_semitones=5, temperature=0.9,
+        end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=1,
-        constraints=("NoParallels",),
+        constraints=("FieldTemperature", "NoParallels", "MaxRun"),
+        field_factors={"duration": 0.4}, max_run_quarters=6,
         features=(), max_steps=None, head="AutoregressiveHead"),
     "duration_rnn_gru.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
-        max_train_minutes=13, transpose_semitones=5, temperature=0.7,
-        end_odds=8.0, min_quarters=24,
+        max_train_minutes=13, transpose_semitones=5, temperature=0.85,
+        end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=1,
-        constraints=("NoParallels",),
+        constraints=("FieldTemperature", "NoParallels", "MaxRun"),
+        field_factors={"duration": 0.4}, max_run_quarters=6,
         features=(), max_steps=None, head="AutoregressiveHead"),
     "event_stream_rnn.gin": dict(
         source="BachChorales", encoder="EventStreamEncoder",
@@ -99,32 +118,36 @@ EXPECTED = {
         learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
         temperature=0.7, end_odds=1.0, min_quarters=0,
         max_events=4096, num_layers=2,
-        constraints=("NoParallels",),
+        constraints=(),
+        field_factors=None, max_run_quarters=None,
         features=(), max_steps=None, head="AutoregressiveHead"),
     "event_transformer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
         learning_rate=0.001, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.7, end_odds=8.0, min_quarters=24,
+        temperature=0.75, end_odds=8.0, min_quarters=24,
         max_events=600, num_layers=3,
-        constraints=("NoParallels",),
+        constraints=("FieldTemperature", "NoParallels", "MaxRun"),
+        field_factors={"duration": 0.4}, max_run_quarters=6,
         features=(), max_steps=None, head="AutoregressiveHead"),
     "harmonizer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
         learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.8, end_odds=1.0, min_quarters=0,
+        temperature=0.6, end_odds=1.0, min_quarters=0,
         max_events=600, num_layers=2,
-        constraints=("NoParallels",),
+        constraints=("FieldTemperature", "NoParallels", "MaxRun"),
+        field_factors={"duration": 0.4}, max_run_quarters=6,
         features=("times", "melody"), max_steps=None,
         head="AutoregressiveHead"),
     "jsb_grid.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
-        max_train_minutes=30, transpose_semitones=5, temperature=0.5,
+        max_train_minutes=30, transpose_semitones=5, temperature=0.8,
         end_odds=1.0, min_quarters=0,
         max_events=1024, num_layers=2,
-        constraints=(),
+        constraints=("NoParallels", "MaxRun"),
+        field_factors=None, max_run_quarters=6,
         features=(), max_steps=None, head="AutoregressiveHead"),
     "jsb_pianoroll.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
@@ -133,6 +156,7 @@ EXPECTED = {
         temperature=0.7, end_odds=1.0, min_quarters=0,
         max_events=256, num_layers=2,
         constraints=(),
+        field_factors=None, max_run_quarters=None,
         features=(), head="OrderedFrameHead"),
 }
 

@@ -68,11 +68,10 @@ class TemperatureSampler:
     """Samples from the whole distribution after scaling by a temperature.
 
     Args:
-        temperature: Divides the logits. The default, 0.7, keeps the
-            musical statistics of the default model's samples inside the
-            chorales' range (lower temperatures get voices stuck on one
-            pitch; see BENCHMARKS.md); 1 samples the model's distribution
-            unchanged; 0 is argmax.
+        temperature: Divides the logits. The shipped configs set their
+            own, chosen by the musical statistics of their samples (see
+            BENCHMARKS.md); 1 samples the model's distribution unchanged;
+            0 is argmax.
 
     Raises:
         ConfigurationError: if `temperature` is not a finite number >= 0.
