@@ -69,15 +69,26 @@ def _restored(model_dir):
         gin.clear_config()
 
 
-def _polyframe_generation(experiment, model, primers, num_events, seed,
-                          temperature):
+def _polyframe_generation(model_dir, model, encoder, primers, num_events,
+                          seed, temperature):
     """What `--mode=sample` draws: the Composer's own generation loop (its
-    constraint chain, END at the model's rate included), at `temperature`."""
+    constraint chain, END at the model's rate included), at `temperature`.
+    The chain is built while the run's gin file is in force, as in
+    `--mode=sample`: its constraints read their settings from it."""
+    import gin
+    from polyframe import main
     from polyframe.compose import Composer
+    from polyframe.model_dir import ModelDir
     from polyframe_plugins.samplers.categorical import TemperatureSampler
-    composer = Composer(model, experiment.encoder, experiment.sample,
-                        TemperatureSampler(temperature))
-    return composer.generator()(primers, num_events, seed)
+    gin.clear_config()
+    try:
+        settings = main.configure([ModelDir(str(model_dir)).config],
+                                  [])().sample
+        generator = Composer(model, encoder, settings,
+                             TemperatureSampler(temperature)).generator()
+    finally:
+        gin.clear_config()
+    return generator(primers, num_events, seed)
 
 
 def _run_names():
@@ -137,7 +148,7 @@ def test_export_matches_polyframe_without_importing_it(exported, tmp_path):
     ended = 0
     for case, got in zip(cases, served["generate"]):
         expected = _polyframe_generation(
-            experiment, model, np.asarray(case["primer"], np.int32),
+            model_dir, model, encoder, np.asarray(case["primer"], np.int32),
             case["num_events"], case["seed"], case["temperature"])
         ended += expected.ended.sum()
         np.testing.assert_array_equal(got["events"], expected.events)
