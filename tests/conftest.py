@@ -100,5 +100,8 @@ def grid_run(tmp_path_factory, bach):
     _train_in_process(
         model_dir, f"--gin_file={GIN / 'duration_rnn.gin'}",
         "--gin_param=Experiment.encoder = @encoders.grid()",
-        "--gin_param=models.event_rnn.embedding_sizes = {'pitch': 4}")
+        "--gin_param=models.event_rnn.embedding_sizes = {'pitch': 4}",
+        # A grid has no duration field for the default's field temperature.
+        "--gin_param=SampleConfig.constraints = "
+        "[@constraints.no_parallels, @constraints.max_run]")
     return model_dir

@@ -97,7 +97,7 @@ EXPECTED = {
     "duration_rnn_original.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
-        max_train_minutes=13, transpose_semitones=5, temperature=0.9,
+        max_train_minutes=13, transpose_semitones=5, temperature=0.875,
         end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=1,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -125,7 +125,7 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
         learning_rate=0.001, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.75, end_odds=8.0, min_quarters=24,
+        temperature=0.85, end_odds=16.0, min_quarters=24,
         max_events=600, num_layers=3,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
