@@ -30,7 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from polyframe import checks
-from polyframe.constraint import NEVER, Constraint, StepContext
+from polyframe.constraint import (NEVER, Constraint, StepContext,
+                                  token_pitches)
 from polyframe.encoding import EventEncoder
 from polyframe.registries import CONSTRAINTS
 
@@ -60,12 +61,7 @@ class MaxRun(Constraint):
                 f"{_OWNER} needs an encoder that keeps time; "
                 f"{type(encoder).__name__} does not. Leave it out of "
                 "SampleConfig.constraints.")
-        vocab = encoder.fields[0].vocab_size
-        is_pitch = np.zeros(vocab, bool)
-        for pitch in range(128):
-            token = encoder.pitch_id(pitch)
-            if token is not None and 0 <= token < vocab:
-                is_pitch[token] = True
+        is_pitch = token_pitches(encoder) >= 0
         if not is_pitch.any():
             raise checks.ConfigurationError(
                 f"{_OWNER} needs an encoder whose first field holds pitches; "

@@ -13,10 +13,10 @@ melody to harmonise) are never overridden.
     SampleConfig.constraints = [@constraints.no_parallels]
 """
 
-import numpy as np
 import tensorflow as tf
 
-from polyframe.constraint import NEVER, Constraint, StepContext
+from polyframe.constraint import (NEVER, Constraint, StepContext,
+                                  token_pitches)
 from polyframe.encoding import EventEncoder
 from polyframe.registries import CONSTRAINTS
 
@@ -36,12 +36,7 @@ class NoParallels(Constraint):
     """
 
     def __init__(self, encoder: EventEncoder):
-        vocab = encoder.fields[0].vocab_size
-        pitches = np.full(vocab, _SILENT, np.int32)
-        for pitch in range(128):
-            token = encoder.pitch_id(pitch)
-            if token is not None and 0 <= token < vocab:
-                pitches[token] = pitch
+        pitches = token_pitches(encoder)  # -1 (_SILENT) for no pitch
         continuation = encoder.continuation_tokens()
         self._hold = -1 if continuation is None else int(continuation[0])
         if self._hold >= 0:
