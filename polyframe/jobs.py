@@ -89,6 +89,7 @@ def train(experiment: Experiment, model_dir: str, config_text: str,
                "steps_trained": steps_trained,
                "num_parameters": model.num_parameters(),
                "train_seconds": round(time.time() - started, 1),
+               "time_profile": trainer.time_profile.report(),
                "provenance": provenance.describe(
                    {split: e.sequences for split, e in encoded.items()},
                    experiment.source, seed=config.seed)}

@@ -15,6 +15,7 @@ them save, validate and stop at the same steps and none is left waiting in
 a collective. Workers other than the chief save into a scratch directory.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -29,6 +30,9 @@ from tqdm import tqdm
 from polyframe import checks
 from polyframe import metrics as metrics_lib
 from polyframe import preemption
+from polyframe.learning_rate import WarmupCosine
+from polyframe import time_profile
+from polyframe.weight_average import WeightAverage
 from polyframe.model_dir import ModelDir
 from polyframe.data import pipeline
 from polyframe.errors import UserFacingError
@@ -76,6 +80,18 @@ class TrainConfig:
             its best weights and its encoder state, unchanged; the optimizer
             and step start afresh. The model must have the same variables
             and shapes. See `polyframe.warm_start`.
+        warmup_steps: The learning rate rises linearly to `learning_rate`
+            over this many steps (0: from the first step).
+        decay_steps: After the warm-up, the learning rate falls along a
+            cosine to `final_learning_rate_fraction` of itself at this step
+            and stays there (None: no decay). Protocol configs set it to
+            `max_steps`. See `polyframe.learning_rate`.
+        final_learning_rate_fraction: Where the decay ends, as a fraction
+            of `learning_rate`.
+        weight_average_decay: Validate, keep as best, sample and export an
+            exponential moving average of the weights with this decay per
+            step (0: the weights themselves). See
+            `polyframe.weight_average`.
     """
 
     batch_size: int = 32
@@ -96,6 +112,10 @@ class TrainConfig:
     preview_every_minutes: float = 5.0
     max_nonfinite_steps: int = 10
     init_from: Optional[str] = None
+    warmup_steps: int = 0
+    decay_steps: Optional[int] = None
+    final_learning_rate_fraction: float = 0.0
+    weight_average_decay: float = 0.0
 
     def __post_init__(self):
         owner = "TrainConfig"
@@ -126,6 +146,29 @@ class TrainConfig:
         checks.integer(owner, "max_nonfinite_steps", self.max_nonfinite_steps,
                        minimum=1)
         checks.text(owner, "init_from", self.init_from, optional=True)
+        checks.integer(owner, "warmup_steps", self.warmup_steps, minimum=0)
+        checks.integer(owner, "decay_steps", self.decay_steps, minimum=1,
+                       optional=True)
+        if (self.decay_steps is not None and
+                self.decay_steps <= self.warmup_steps):
+            raise checks.ConfigurationError(
+                f"TrainConfig.decay_steps ({self.decay_steps}) must be "
+                f"larger than TrainConfig.warmup_steps ({self.warmup_steps}):"
+                " the decay starts where the warm-up ends.")
+        checks.real(owner, "final_learning_rate_fraction",
+                    self.final_learning_rate_fraction, minimum=0.0,
+                    maximum=1.0)
+        checks.real(owner, "weight_average_decay", self.weight_average_decay,
+                    minimum=0.0, below=1.0)
+
+    def learning_rate_schedule(self):
+        """Adam's learning rate: the constant `learning_rate`, or a
+        `WarmupCosine` schedule when a warm-up or decay is set."""
+        if not self.warmup_steps and self.decay_steps is None:
+            return self.learning_rate
+        return WarmupCosine(
+            self.learning_rate, self.warmup_steps, self.decay_steps,
+            self.final_learning_rate_fraction)
 
 
 class Trainer:
@@ -162,9 +205,12 @@ class Trainer:
         with strategy.scope():
             self.model = build_model()
             self.optimizer = tf.keras.optimizers.Adam(
-                learning_rate=config.learning_rate,
+                learning_rate=config.learning_rate_schedule(),
                 global_clipnorm=config.clip_norm)
             self.optimizer.build(self.model.trainable_variables)
+            self.average = (WeightAverage(self.model.trainable_variables,
+                                          config.weight_average_decay)
+                            if config.weight_average_decay else None)
         # The loop's counters are plain host variables, outside the
         # strategy: every worker keeps the same values by taking the same
         # steps and decisions.
@@ -177,13 +223,16 @@ class Trainer:
                                                       trainable=False)
         self.trained_seconds = tf.Variable(0.0, dtype=tf.float64,
                                            trainable=False)
+        self.time_profile = time_profile.TimeProfile()
+        averaged = {"weight_average": self.average} if self.average else {}
         self._latest = tf.train.CheckpointManager(
             tf.train.Checkpoint(
                 model=self.model, optimizer=self.optimizer, step=self.step,
                 epoch=self.epoch, step_in_epoch=self.step_in_epoch,
                 best_valid=self.best_valid,
                 epochs_without_improvement=self.epochs_without_improvement,
-                trained_seconds=self.trained_seconds),
+                trained_seconds=self.trained_seconds,
+                time_profile=self.time_profile, **averaged),
             self.writes.checkpoints, max_to_keep=config.keep_checkpoints,
             step_counter=self.step)
         self._best = tf.train.CheckpointManager(
@@ -205,6 +254,14 @@ class Trainer:
             logging.info("resumed from %s at step %d (epoch %d)", path,
                          int(self.step), int(self.epoch))
         return int(self.step)
+
+    def evaluated_weights(self):
+        """A context in which the model holds the weights that are
+        validated and kept as best: the weight average if there is one,
+        else the weights themselves."""
+        if self.average is None:
+            return contextlib.nullcontext()
+        return self.average.in_place()
 
     def restore_best(self) -> str:
         """Loads the best-on-validation weights; returns the checkpoint path."""
@@ -269,6 +326,8 @@ class Trainer:
 
         def apply(grads):
             self.optimizer.apply_gradients(zip(grads, variables))
+            if self.average is not None:
+                self.average.update(self.optimizer.iterations)
             return tf.constant(0.0)
 
         if tf.__internal__.distribute.strategy_supports_no_merge_call():
@@ -364,6 +423,12 @@ class Trainer:
         """
         with preemption.StopRequests() as stop:
             self._fit(make_windows, valid_batches, on_best, stop)
+        report = self.time_profile.report()
+        logging.info(
+            "training time by part: %s; %.1f%% of %.0f s in steps",
+            ", ".join(f"{name} {report[f'{name}_seconds']:.1f} s"
+                      for name in time_profile.PARTS),
+            100 * report["steps_share"], report["total_seconds"])
 
     def _fit(self, make_windows, valid_batches, on_best, stop) -> None:
         config = self.config
@@ -376,41 +441,51 @@ class Trainer:
         while (int(self.epoch) < config.max_epochs and
                not self._out_of_steps() and not self._out_of_patience()):
             epoch = int(self.epoch)
-            windows = make_windows(np.random.default_rng([config.seed, epoch]))
-            num_steps = windows.num_windows // config.batch_size
-            if num_steps == 0:
-                raise UserFacingError(
-                    f"the training split makes only {windows.num_windows} "
-                    f"windows, fewer than one batch of {config.batch_size}; "
-                    "use more music, or lower TrainConfig.batch_size or "
-                    "TrainConfig.window_length.")
-            done = int(self.step_in_epoch)
-            dataset = self._epoch_dataset(windows, num_steps, done)
+            with self.time_profile.part("input"):
+                windows = make_windows(
+                    np.random.default_rng([config.seed, epoch]))
+                num_steps = windows.num_windows // config.batch_size
+                if num_steps == 0:
+                    raise UserFacingError(
+                        f"the training split makes only {windows.num_windows}"
+                        f" windows, fewer than one batch of "
+                        f"{config.batch_size}; use more music, or lower "
+                        "TrainConfig.batch_size or TrainConfig.window_length.")
+                done = int(self.step_in_epoch)
+                dataset = self._epoch_dataset(windows, num_steps, done)
             totals: Dict[str, float] = {}
             epoch_started = time.time()
             progress = tqdm(total=num_steps, initial=done, leave=False,
                             desc=f"epoch {epoch}", unit="step", disable=None)
-            for batch in dataset:
-                sums = self._train_step(
-                    batch, tf.constant(float(bool(stop.requested))))
+            batches = iter(dataset)
+            while True:
+                with self.time_profile.part("input"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                with self.time_profile.part("steps"):
+                    sums = self._train_step(
+                        batch, tf.constant(float(bool(stop.requested))))
+                    sums = {key: float(value) for key, value in sums.items()}
                 self._check_finite(sums)
-                if not float(sums["skipped"]):
+                if not sums["skipped"]:
                     for key, value in sums.items():
                         if key != "stop":
-                            totals[key] = totals.get(key, 0.0) + float(value)
+                            totals[key] = totals.get(key, 0.0) + value
                 progress.update(1)
                 if totals:
                     progress.set_postfix(
                         nll=f"{totals['nll'] / max(totals['events'], 1):.3f}")
                 step = int(self.step)
-                if float(sums["stop"]):
+                if sums["stop"]:
                     self._save_latest()
                     raise preemption.Preempted(
                         stop.requested or "a stop signal to another worker",
                         step)
                 if (config.checkpoint_every_steps and
                         step % config.checkpoint_every_steps == 0):
-                    self._save_latest()
+                    with self.time_profile.part("checkpoints"):
+                        self._save_latest()
                 if self._out_of_steps():
                     break
             progress.close()
@@ -424,7 +499,8 @@ class Trainer:
                     int(self.step))
             if improved and on_best is not None:
                 called = time.time()
-                on_best(int(self.step))
+                with self.time_profile.part("previews"), self.evaluated_weights():
+                    on_best(int(self.step))
                 self._session_started += time.time() - called
             if self._out_of_patience():
                 logging.info("early stop: no better validation NLL in %d "
@@ -447,7 +523,7 @@ class Trainer:
 
     def _check_finite(self, sums) -> None:
         """Logs a step that was not applied; stops after too many in a row."""
-        if not float(sums["skipped"]):
+        if not sums["skipped"]:
             self._nonfinite_in_a_row = 0
             return
         self._nonfinite_in_a_row += 1
@@ -471,8 +547,10 @@ class Trainer:
         """Validates, checkpoints and logs; returns whether a new best was
         kept."""
         train = metrics_lib.from_sums(totals) if totals else {}
-        valid = self.evaluate(valid_batches())
-        score, = self._agreed(valid["nll_per_event"])
+        train["learning_rate"] = float(self.optimizer.learning_rate)
+        with self.time_profile.part("validation"), self.evaluated_weights():
+            valid = self.evaluate(valid_batches())
+            score, = self._agreed(valid["nll_per_event"])
         improved = score < float(self.best_valid)
         if improved:
             self.best_valid.assign(score)
@@ -482,15 +560,18 @@ class Trainer:
         if finished_epoch:
             self.epoch.assign_add(1)
             self.step_in_epoch.assign(0)
-        self._save_latest()
-        if improved:
-            self._best.save(checkpoint_number=int(self.step))
+        with self.time_profile.part("checkpoints"):
+            self._save_latest()
+            if improved:
+                with self.evaluated_weights():
+                    self._best.save(checkpoint_number=int(self.step))
         step = int(self.step)
-        for name, values in (("train", train), ("valid", valid)):
-            with writers[name].as_default(step=step):
-                for key, value in values.items():
-                    tf.summary.scalar(key, value)
-            writers[name].flush()
+        with self.time_profile.part("summaries"):
+            for name, values in (("train", train), ("valid", valid)):
+                with writers[name].as_default(step=step):
+                    for key, value in values.items():
+                        tf.summary.scalar(key, value)
+                writers[name].flush()
         logging.info(
             "epoch %d (step %d, %.1fs): train %.4f nats/event | valid %.4f "
             "nats/event, %.4f nats/token, %.4f nats/note, %.4f bits/note%s",

@@ -90,6 +90,35 @@ SCRIPT = textwrap.dedent("""
     assert float(guarded._train_step(batch, tf.constant(1.0))["stop"]) > 0.0
     assert guarded._agreed(1.5, 2.0) == [1.5, 2.0]
     print("stop requests and decisions all-reduced")
+
+    # The warm-up's rate and the weight average are the same on both.
+    def averaged_steps(strategy):
+        trainer = Trainer(
+            TrainConfig(batch_size=8, warmup_steps=4,
+                        weight_average_decay=0.5),
+            ModelDir(tempfile.mkdtemp()), strategy,
+            lambda: EventRNN(fields, 4, cell, head, default_embedding_size=4))
+        for variable, value in zip(trainer.model.trainable_variables, initial):
+            variable.assign(value)
+        trainer.average.update(1)  # From the same start on both.
+        dataset = strategy.experimental_distribute_dataset(
+            pipeline.to_dataset(windows, 8).take(1).repeat(3))
+        for batch in dataset:
+            trainer._train_step(batch)
+        with trainer.evaluated_weights():
+            swapped = [v.numpy() for v in trainer.model.trainable_variables]
+        return ([v.numpy() for v in trainer.model.trainable_variables],
+                [a.numpy() for a in trainer.average.averages], swapped)
+
+    one = averaged_steps(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    two = averaged_steps(mirrored)
+    for kind in range(3):
+        for a, b in zip(one[kind], two[kind]):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+    for average, swapped, weight in zip(two[1], two[2], two[0]):
+        np.testing.assert_array_equal(average, swapped)
+    assert any(not np.allclose(a, w) for a, w in zip(two[1], two[0]))
+    print("warm-up and weight average the same on 2 replicas")
 """)
 
 
@@ -100,3 +129,5 @@ def test_mirrored_replicas_take_the_single_device_step():
     assert "same step on 2 replicas" in process.stdout
     assert "non-finite step skipped on 2 replicas" in process.stdout
     assert "stop requests and decisions all-reduced" in process.stdout
+    assert ("warm-up and weight average the same on 2 replicas"
+            in process.stdout)
