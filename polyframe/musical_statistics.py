@@ -33,6 +33,8 @@ Definitions (times in quarter notes; voice 0 is the highest voice):
   share whose pitch classes form a major, minor, diminished or augmented
   triad or a dominant, major, minor, half-diminished or diminished seventh
   chord (incomplete chords and chords with non-chord tones do not count).
+  Without voices (a one-voice encoding such as a note stream) the same over
+  the time in which at least three distinct pitches sound.
 * `longest_inner_run_quarters`: the longest time an inner voice (neither
   the first nor the last) stays on one pitch, held or repeated without a
   rest in between. `longest_run_quarters`: the same over every voice.
@@ -151,6 +153,25 @@ def segments(notes: Sequence[Note],
             for begin, end, p in zip(bounds, bounds[1:], pitches)]
 
 
+def sounding_pitches(notes: Sequence[Note]) -> List[Tuple[float, List[int]]]:
+    """Splits a piece where any note starts or ends, whatever its voice.
+
+    Returns:
+        `(duration, pitches)` per segment in time order: every distinct
+        pitch sounding in it, lowest first. For encodings without voices,
+        where `segments` would see one voice.
+    """
+    bounds = sorted({round(t, 6) for n in notes for t in (n.start, n.end)})
+    sounding: List[set] = [set() for _ in bounds[1:]]
+    for note in notes:
+        first = bisect.bisect_left(bounds, round(note.start, 6))
+        last = bisect.bisect_left(bounds, round(note.end, 6))
+        for index in range(first, last):
+            sounding[index].add(note.pitch)
+    return [(end - begin, sorted(p))
+            for begin, end, p in zip(bounds, bounds[1:], sounding)]
+
+
 def chord_kind(pitch_classes: Iterable[int]) -> Optional[str]:
     """"triad" or "seventh" if the pitch classes form one (any root,
     any inversion), else None."""
@@ -247,7 +268,11 @@ def piece_statistics(notes: Sequence[Note], num_voices: int,
         "final_tonic_triad": float(final_tonic_triad(notes, key)),
     }
     parts = segments(notes, num_voices)
-    full = [(d, [p for p in pitches if p is not None]) for d, pitches in parts]
+    if num_voices < 2:
+        full = sounding_pitches(notes)
+    else:
+        full = [(d, [p for p in pitches if p is not None])
+                for d, pitches in parts]
     full = [(d, sounding) for d, sounding in full if len(sounding) >= 3]
     stats["chord_share"] = _ratio(
         sum(d for d, sounding in full

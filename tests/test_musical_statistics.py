@@ -118,6 +118,17 @@ def test_one_voice_encodings_have_no_voice_statistics():
     assert math.isnan(stats["chord_share"])
 
 
+def test_without_voices_chord_share_counts_the_pitches_sounding():
+    # One stream: C E G together for two quarters, then a C D E F cluster
+    # for one; a note held over the cluster counts in both.
+    notes = [Note(0, 48, 0, 3), Note(0, 64, 0, 2), Note(0, 67, 0, 2),
+             Note(0, 62, 2, 3), Note(0, 64, 2, 3), Note(0, 65, 2, 3)]
+    assert ms.sounding_pitches(notes) == [(2.0, [48, 64, 67]),
+                                          (1.0, [48, 62, 64, 65])]
+    assert ms.piece_statistics(notes, 1)["chord_share"] == pytest.approx(
+        2.0 / 3)
+
+
 def test_segments_split_where_notes_start_or_end():
     notes = [Note(0, 72, 0, 2), Note(1, 60, 1, 3)]
     assert ms.segments(notes, 2) == [(1.0, (72, None)), (1.0, (72, 60)),
