@@ -53,8 +53,12 @@ class TrainConfig:
             after this many minutes of training, counted over every resumed
             session of the run (None: no limit). A budget for fixed-time
             runs; the step count it reaches depends on the machine.
-        patience: Stop after this many epochs without a better validation
-            NLL (0: never stop early).
+        patience: Stop after this many validations in a row without a
+            better validation NLL (0: never stop early).
+        validate_every_epochs: Validate (and keep a new best) at the end of
+            every this many epochs, and always after the last; on a small
+            corpus an epoch is a few steps, and validating each one can
+            take a tenth of the training time.
         eval_batch_size: Whole pieces per validation batch.
         checkpoint_every_steps: Also save the latest state every this many
             steps (0: only at the end of each epoch).
@@ -102,6 +106,7 @@ class TrainConfig:
     max_steps: Optional[int] = None
     max_train_minutes: Optional[float] = None
     patience: int = 10
+    validate_every_epochs: int = 1
     eval_batch_size: int = 64
     checkpoint_every_steps: int = 0
     keep_checkpoints: int = 3
@@ -129,6 +134,8 @@ class TrainConfig:
         checks.real(owner, "max_train_minutes", self.max_train_minutes,
                     above=0.0, optional=True)
         checks.integer(owner, "patience", self.patience, minimum=0)
+        checks.integer(owner, "validate_every_epochs",
+                       self.validate_every_epochs, minimum=1)
         checks.integer(owner, "eval_batch_size", self.eval_batch_size,
                        minimum=1)
         checks.integer(owner, "checkpoint_every_steps",
@@ -490,9 +497,14 @@ class Trainer:
                     break
             progress.close()
             finished_epoch = int(self.step_in_epoch) >= num_steps
+            budget_spent = self._budget_spent()
+            last = (budget_spent or self._out_of_steps() or
+                    epoch + 1 >= config.max_epochs)
+            validate = last or (epoch + 1) % config.validate_every_epochs == 0
             improved = self._end_epoch(epoch, totals,
                                        time.time() - epoch_started,
-                                       valid_batches, writers, finished_epoch)
+                                       valid_batches, writers, finished_epoch,
+                                       validate)
             if self._agreed(float(bool(stop.requested)))[0]:
                 raise preemption.Preempted(
                     stop.requested or "a stop signal to another worker",
@@ -504,14 +516,20 @@ class Trainer:
                 self._session_started += time.time() - called
             if self._out_of_patience():
                 logging.info("early stop: no better validation NLL in %d "
-                             "epochs", config.patience)
+                             "validations", config.patience)
                 break
-            spent, = self._agreed(self._trained_seconds())
-            if (config.max_train_minutes is not None and
-                    spent > 60 * config.max_train_minutes):
+            if budget_spent:
                 logging.info("stop: the %.1f-minute training budget is "
                              "spent", config.max_train_minutes)
                 break
+
+    def _budget_spent(self) -> bool:
+        """Whether the training time, as every worker agrees on it, has
+        passed `max_train_minutes`."""
+        if self.config.max_train_minutes is None:
+            return False
+        spent, = self._agreed(self._trained_seconds())
+        return spent > 60 * self.config.max_train_minutes
 
     def _trained_seconds(self) -> float:
         """Training time of this run, over every session so far."""
@@ -543,20 +561,24 @@ class Trainer:
                 f" or TrainConfig.clip_norm (now {self.config.clip_norm:g}).")
 
     def _end_epoch(self, epoch, totals, seconds, valid_batches, writers,
-                   finished_epoch) -> bool:
-        """Validates, checkpoints and logs; returns whether a new best was
-        kept."""
+                   finished_epoch, validate) -> bool:
+        """Validates (if `validate`), checkpoints and logs; returns whether
+        a new best was kept."""
         train = metrics_lib.from_sums(totals) if totals else {}
         train["learning_rate"] = float(self.optimizer.learning_rate)
-        with self.time_profile.part("validation"), self.evaluated_weights():
-            valid = self.evaluate(valid_batches())
-            score, = self._agreed(valid["nll_per_event"])
-        improved = score < float(self.best_valid)
-        if improved:
-            self.best_valid.assign(score)
-            self.epochs_without_improvement.assign(0)
-        else:
-            self.epochs_without_improvement.assign_add(1)
+        valid: Dict[str, float] = {}
+        improved = False
+        if validate:
+            with self.time_profile.part("validation"), \
+                    self.evaluated_weights():
+                valid = self.evaluate(valid_batches())
+                score, = self._agreed(valid["nll_per_event"])
+            improved = score < float(self.best_valid)
+            if improved:
+                self.best_valid.assign(score)
+                self.epochs_without_improvement.assign(0)
+            else:
+                self.epochs_without_improvement.assign_add(1)
         if finished_epoch:
             self.epoch.assign_add(1)
             self.step_in_epoch.assign(0)
@@ -572,6 +594,11 @@ class Trainer:
                     for key, value in values.items():
                         tf.summary.scalar(key, value)
                 writers[name].flush()
+        if not validate:
+            logging.info("epoch %d (step %d, %.1fs): train %.4f nats/event",
+                         epoch, step, seconds,
+                         train.get("nll_per_event", math.nan))
+            return False
         logging.info(
             "epoch %d (step %d, %.1fs): train %.4f nats/event | valid %.4f "
             "nats/event, %.4f nats/token, %.4f nats/note, %.4f bits/note%s",

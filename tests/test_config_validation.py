@@ -78,6 +78,7 @@ TABLE = {
     "TrainConfig.max_steps": ((), POSITIVE_INT),
     "TrainConfig.max_train_minutes": ((), POSITIVE_REAL),
     "TrainConfig.patience": ((), NON_NEGATIVE_INT),
+    "TrainConfig.validate_every_epochs": ((), POSITIVE_INT),
     "TrainConfig.eval_batch_size": ((), POSITIVE_INT),
     "TrainConfig.checkpoint_every_steps": ((), NON_NEGATIVE_INT),
     "TrainConfig.keep_checkpoints": ((), POSITIVE_INT),

@@ -181,3 +181,45 @@ def test_the_time_budget_counts_every_session_of_a_run(tmp_path):
                          max_train_minutes=30)
     fit(fresh, train, valid)
     assert int(fresh.epoch) == 2  # The budget alone stops nothing here.
+
+
+def counted(valid, trainer):
+    """Validation batches that note the step at which they are asked for."""
+    calls = []
+
+    def batches():
+        calls.append(int(trainer.step))
+        return pipeline.whole_pieces(valid, 8, FRAMING)
+
+    return batches, calls
+
+
+def test_validation_every_few_epochs_and_always_after_the_last(tmp_path):
+    train, valid = scale_pieces(8), scale_pieces(2, seed=1)
+    trainer = make_trainer(tmp_path, max_epochs=7, validate_every_epochs=3,
+                           patience=0)
+    batches, calls = counted(valid, trainer)
+    ends = []
+    trainer.fit(lambda rng: ends.append(int(trainer.step)) or
+                pipeline.epoch_of(train, 8, FRAMING, rng), batches)
+    assert int(trainer.epoch) == 7
+    # Epoch k's windows are made when epoch k - 1 has ended.
+    assert calls == [ends[3], ends[6], int(trainer.step)]
+    best = tf.train.latest_checkpoint(str(tmp_path / "best"))
+    assert int(best.rsplit("-", 1)[1]) in calls
+
+
+def test_a_spent_budget_still_validates_its_last_epoch(tmp_path):
+    train, valid = scale_pieces(8), scale_pieces(2, seed=1)
+    trainer = make_trainer(tmp_path, max_epochs=50, validate_every_epochs=10,
+                           max_train_minutes=1)
+    trainer.trained_seconds.assign(3600.0)
+    trainer._latest.save(checkpoint_number=0)
+    resumed = make_trainer(tmp_path, max_epochs=50, validate_every_epochs=10,
+                           max_train_minutes=1)
+    resumed.restore_latest()
+    batches, calls = counted(valid, resumed)
+    resumed.fit(lambda rng: pipeline.epoch_of(train, 8, FRAMING, rng),
+                batches)
+    assert int(resumed.epoch) == 1 and len(calls) == 1
+    assert tf.train.latest_checkpoint(str(tmp_path / "best"))
