@@ -140,3 +140,16 @@ def time_features(times: tf.Tensor) -> tf.Tensor:
     horizons = tf.constant(TIME_HORIZONS, tf.float32)
     return tf.concat([tf.sin(angles), tf.cos(angles),
                       tf.minimum(times / horizons, 1.0)], axis=-1)
+
+
+def held_counts(tokens: tf.Tensor) -> tf.Tensor:
+    """For tokens `[B, T, V]`, how many rows in a row before each row held
+    the same token in the same voice (0 at row 0 and wherever it changed):
+    `[0, 0, 1, 2, 0]` for `[a, b, b, b, c]`."""
+    same = tf.concat([tf.zeros_like(tokens[:, :1], tf.bool),
+                      tf.equal(tokens[:, 1:], tokens[:, :-1])], axis=1)
+    counts = tf.scan(
+        lambda count, same_now: tf.where(same_now, count + 1, 0),
+        tf.transpose(same, [1, 0, 2]),
+        initializer=tf.zeros_like(tokens[:, 0]))
+    return tf.transpose(counts, [1, 0, 2])

@@ -19,12 +19,14 @@ FIELDS = (Field("pitch", 12), Field("duration", 5))
 VOICES = 4
 
 
-def make_model(head_name, cell_name="lstm", time_features=False):
+def make_model(head_name, cell_name="lstm", time_features=False,
+               held_counts=0):
     tf.random.set_seed(0)
     cell = functools.partial(registries.CELLS.get(cell_name), num_units=16)
     head = functools.partial(registries.HEADS.get(head_name), hidden_size=16)
     return EventRNN(FIELDS, VOICES, cell, head, num_layers=2,
-                    default_embedding_size=4, time_features=time_features)
+                    default_embedding_size=4, time_features=time_features,
+                    held_counts=held_counts)
 
 
 def random_events(rng, batch=3, length=6):
@@ -207,3 +209,39 @@ def test_greedy_generation_with_times_matches_teacher_forcing():
         predicted = tf.argmax(without_start(field_logits, field.vocab_size),
                               -1).numpy()
         np.testing.assert_array_equal(predicted[:, 2:], events[:, 2:, :, index])
+
+
+def test_held_counts_count_repeats_per_voice():
+    tokens = tf.constant([[[1, 5], [2, 5], [2, 5], [2, 6], [3, 6]]])
+    np.testing.assert_array_equal(
+        layers.held_counts(tokens).numpy()[0].T,
+        [[0, 0, 1, 2, 0], [0, 1, 2, 0, 1]])
+
+
+def test_the_rnn_reads_each_voices_held_count_one_hot_and_capped():
+    model = make_model("autoregressive", held_counts=2)
+    assert model.input_size == make_model("autoregressive").input_size + (
+        VOICES * 3)
+    events = random_events(np.random.default_rng(1), batch=1, length=5)
+    events[0, 1:, 0, 0] = 7  # soprano: START, then 7 four times
+    events[0, 1:, 1, 0] = [3, 4, 3, 4]  # alto: never the same twice
+    inputs = model._inputs(tf.constant(events), None,
+                           model._held_counts(tf.constant(events)))
+    held = inputs.numpy()[0, :, -VOICES * 3:].reshape(5, VOICES, 3)
+    np.testing.assert_array_equal(held[:, 0].argmax(-1), [0, 0, 1, 2, 2])
+    np.testing.assert_array_equal(held[:, 1].argmax(-1), [0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(held.sum(-1), np.ones((5, VOICES)))
+
+
+def test_greedy_generation_with_held_counts_matches_teacher_forcing():
+    model = make_model("autoregressive", held_counts=3)
+    generate = generator(model, registries.SAMPLERS.get("greedy")())
+    primers = random_events(np.random.default_rng(5), batch=2, length=4)
+    primers[:, 1:, 0] = primers[:, 1:2, 0]  # the primer's voices repeat
+    events = generate(primers, max_events=8, seed=0).events
+    full = np.concatenate([primers[:, :1], events], axis=1)
+    logits = model.logits({"events": tf.constant(full)})
+    for index, (field, field_logits) in enumerate(zip(FIELDS, logits)):
+        predicted = tf.argmax(without_start(field_logits, field.vocab_size),
+                              -1).numpy()
+        np.testing.assert_array_equal(predicted[:, 3:], events[:, 3:, :, index])

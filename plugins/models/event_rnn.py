@@ -10,6 +10,16 @@ in the piece (`polyframe.layers.time_features`: metric phase and how far
 into the piece), which the generation loop knows from the encoder's clock;
 it tells the model where beats and bar lines fall and when a piece is long
 enough to end.
+
+With `held_counts`, every step also reads, for each voice, how many events
+in a row before it that voice's first-field token (its pitch on a grid) has
+stayed the same, one-hot and capped at `held_counts`. On a grid a held note
+is the same token step after step, and when it changes depends mostly on
+how long it has lasted; the count says so directly instead of leaving the
+recurrent state to keep it. It is computed from the inputs only, so it is
+causal, and generation carries it forward event by event. Within a training
+window the count starts at the window's first event, so a note held into a
+window counts from there; whole pieces (validation, test) count exactly.
 """
 
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple
@@ -44,6 +54,9 @@ class EventRNN(SequenceModel):
         dropout: Dropout rate between layers and before the head, in training.
         time_features: Whether each step also reads the start time of the
             event it predicts (batches then carry `times`).
+        held_counts: Each step also reads, per voice, how many events in a
+            row its first-field token has stayed the same, one-hot up to
+            this many (0: not read).
         name: Name scope of the variables.
 
     Raises:
@@ -51,7 +64,8 @@ class EventRNN(SequenceModel):
             range, naming it (`models.event_rnn.<argument>`): `fields` must
             be a non-empty sequence of `Field`; `num_voices`, `num_layers`,
             `default_embedding_size` and the `embedding_sizes` whole numbers
-            >= 1; `dropout` in [0, 1); `time_features` True or False.
+            >= 1; `dropout` in [0, 1); `time_features` True or False;
+            `held_counts` a whole number >= 0.
     """
 
     def __init__(self, fields: Sequence[Field], num_voices: int,
@@ -59,7 +73,8 @@ class EventRNN(SequenceModel):
                  head: Callable[..., Head], num_layers: int = 1,
                  embedding_sizes: Optional[Mapping[str, int]] = None,
                  default_embedding_size: int = 32, dropout: float = 0.0,
-                 time_features: bool = False, name: str = "event_rnn"):
+                 time_features: bool = False, held_counts: int = 0,
+                 name: str = "event_rnn"):
         owner = "models.event_rnn"
         fields = checks.fields(owner, fields)
         num_voices = checks.integer(owner, "num_voices", num_voices, minimum=1)
@@ -70,16 +85,20 @@ class EventRNN(SequenceModel):
             minimum=1)
         dropout = checks.real(owner, "dropout", dropout, minimum=0, below=1)
         time_features = checks.boolean(owner, "time_features", time_features)
+        held_counts = checks.integer(owner, "held_counts", held_counts,
+                                     minimum=0)
         name = checks.text(owner, "name", name, optional=True)
         super().__init__(fields, num_voices, name=name)
         self.dropout = dropout
         self.time_features = time_features
+        self.held_counts = held_counts
         self.features = (TIMES,) if self.time_features else ()
         self.embedding = VoiceEmbedding(
             self.fields, self.num_voices,
             [sizes.get(f.name, default_embedding_size) for f in self.fields])
         self.input_size = self.embedding.output_size + (
-            layers.NUM_TIME_FEATURES if self.time_features else 0)
+            layers.NUM_TIME_FEATURES if self.time_features else 0) + (
+            self.num_voices * (held_counts + 1) if held_counts else 0)
         self.cells = []
         width = self.input_size
         for layer in range(num_layers):
@@ -88,30 +107,54 @@ class EventRNN(SequenceModel):
         self.head = head(fields=self.fields, num_voices=self.num_voices,
                          state_size=width, input_size=self.input_size)
 
-    def _inputs(self, events: tf.Tensor, times) -> tf.Tensor:
-        """Embedded events, with the time features of their successors."""
-        inputs = self.embedding(events)
-        if not self.time_features:
-            return inputs
-        return tf.concat([inputs, layers.time_features(times)], axis=-1)
+    def _inputs(self, events: tf.Tensor, times, held=None) -> tf.Tensor:
+        """Embedded events, with the time features of their successors and
+        the held counts `held` (int32, `events`' shape without fields)."""
+        parts = [self.embedding(events)]
+        if self.time_features:
+            parts.append(layers.time_features(times))
+        if self.held_counts:
+            one_hot = tf.one_hot(tf.minimum(held, self.held_counts),
+                                 self.held_counts + 1)
+            shape = tf.concat([tf.shape(held)[:-1], [-1]], axis=0)
+            parts.append(tf.reshape(one_hot, shape))
+        return tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+    def _held_counts(self, events: tf.Tensor):
+        """`[B, T, V]`: per row, events in a row before it with the same
+        first-field token (0 at the first row); None if not read."""
+        if not self.held_counts:
+            return None
+        return layers.held_counts(events[..., 0])
 
     def logits(self, batch, training=False):
-        events = batch["events"]
-        inputs = self._inputs(events[:, :-1], batch.get(TIMES))
+        events = batch["events"][:, :-1]
+        inputs = self._inputs(events, batch.get(TIMES),
+                              self._held_counts(events))
         outputs, _ = run_stack(self.cells, inputs, self.dropout, training)
-        return self.head.logits(outputs, inputs, events[:, 1:], training)
+        return self.head.logits(outputs, inputs, batch["events"][:, 1:],
+                                training)
 
     def start(self, events, context, max_new_events):
         del max_new_events
-        inputs = self._inputs(events, context.get("times"))
+        held = self._held_counts(events)
+        inputs = self._inputs(events, context.get("times"), held)
         outputs, states = run_stack(self.cells, inputs)
-        return outputs[:, -1], inputs[:, -1], states
+        last = ((events[:, -1, :, 0], held[:, -1]) if self.held_counts
+                else ())
+        return outputs[:, -1], inputs[:, -1], states, last
 
     def voice_logits(self, state, drawn, voice):
-        output, inputs, _ = state
+        output, inputs = state[0], state[1]
         return self.head.voice_logits(output, inputs, drawn, voice)
 
     def advance(self, state, event, context):
-        inputs = self._inputs(event, context.get("time"))
+        last = ()
+        held = None
+        if self.held_counts:
+            tokens, counts = state[3]
+            held = tf.where(tf.equal(event[..., 0], tokens), counts + 1, 0)
+            last = (event[..., 0], held)
+        inputs = self._inputs(event, context.get("time"), held)
         outputs, new_states = step_stack(self.cells, inputs, state[2])
-        return outputs, inputs, new_states
+        return outputs, inputs, new_states, last
