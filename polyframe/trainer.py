@@ -211,8 +211,9 @@ class Trainer:
         tf.keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             self.model = build_model()
+            self._learning_rate = config.learning_rate_schedule()
             self.optimizer = tf.keras.optimizers.Adam(
-                learning_rate=config.learning_rate_schedule(),
+                learning_rate=self._learning_rate,
                 global_clipnorm=config.clip_norm)
             self.optimizer.build(self.model.trainable_variables)
             self.average = (WeightAverage(self.model.trainable_variables,
@@ -523,6 +524,12 @@ class Trainer:
                              "spent", config.max_train_minutes)
                 break
 
+    def _learning_rate_now(self) -> float:
+        """The rate the next step takes, for the logs (the optimizer's own
+        variable is per replica under a multi-replica strategy)."""
+        rate = self._learning_rate
+        return float(rate(self.step) if callable(rate) else rate)
+
     def _budget_spent(self) -> bool:
         """Whether the training time, as every worker agrees on it, has
         passed `max_train_minutes`."""
@@ -565,7 +572,7 @@ class Trainer:
         """Validates (if `validate`), checkpoints and logs; returns whether
         a new best was kept."""
         train = metrics_lib.from_sums(totals) if totals else {}
-        train["learning_rate"] = float(self.optimizer.learning_rate)
+        train["learning_rate"] = self._learning_rate_now()
         valid: Dict[str, float] = {}
         improved = False
         if validate:

@@ -43,12 +43,13 @@ def files_under(root):
 
 def checkpoint_values(checkpoint_dir):
     """Every value in the latest checkpoint (weights, Adam's moments, the
-    loop's counters) but the wall-clock training time."""
+    loop's counters) but the wall-clock times (the training time and its
+    profile)."""
     reader = tf.train.load_checkpoint(checkpoint_dir)
     return {name: reader.get_tensor(name)
             for name, _ in tf.train.list_variables(checkpoint_dir)
             if name.endswith("VARIABLE_VALUE") and
-            not name.startswith("trained_seconds")}
+            not name.startswith(("trained_seconds", "time_profile"))}
 
 
 def test_two_workers_take_the_single_process_steps(bach, tmp_path):
