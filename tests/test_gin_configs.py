@@ -58,6 +58,12 @@ def _values(experiment):
         "learning_rate": experiment.train.learning_rate,
         "max_train_minutes": experiment.train.max_train_minutes,
         "max_steps": experiment.train.max_steps,
+        "warmup_steps": experiment.train.warmup_steps,
+        "decay_steps": experiment.train.decay_steps,
+        "final_learning_rate_fraction":
+            experiment.train.final_learning_rate_fraction,
+        "weight_average_decay": experiment.train.weight_average_decay,
+        "validate_every_epochs": experiment.train.validate_every_epochs,
         "transpose_semitones": experiment.augmentation.transpose_semitones,
         "temperature": getattr(sampler, "temperature", None),
         "max_events": experiment.sample.max_events,
@@ -82,6 +88,11 @@ def _bound(constraint, constraints, parameter):
         return None
 
 
+# The training schedule of every experiment that sets none of its own.
+DEFAULT_TRAINING = dict(warmup_steps=0, decay_steps=None,
+                        final_learning_rate_fraction=0.0,
+                        weight_average_decay=0.0, validate_every_epochs=1)
+
 # Each shipped experiment's actual values: a change to a gin file that is not
 # also made here fails, so no published number moves by accident.
 EXPECTED = {
@@ -93,7 +104,7 @@ EXPECTED = {
         max_events=600, num_layers=2,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
-        features=("times",), max_steps=None, head="AutoregressiveHead"),
+        features=("times",), max_steps=None, head="AutoregressiveHead", held_counts=0),
     "duration_rnn_original.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
@@ -102,7 +113,7 @@ EXPECTED = {
         max_events=600, num_layers=1,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
-        features=(), max_steps=None, head="AutoregressiveHead"),
+        features=(), max_steps=None, head="AutoregressiveHead", held_counts=0),
     "duration_rnn_gru.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
@@ -111,7 +122,7 @@ EXPECTED = {
         max_events=600, num_layers=1,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
-        features=(), max_steps=None, head="AutoregressiveHead"),
+        features=(), max_steps=None, head="AutoregressiveHead", held_counts=0),
     "event_stream_rnn.gin": dict(
         source="BachChorales", encoder="EventStreamEncoder",
         model="EventRNN", batch_size=32, window_length=128,
@@ -120,7 +131,7 @@ EXPECTED = {
         max_events=4096, num_layers=2,
         constraints=(),
         field_factors=None, max_run_quarters=None,
-        features=(), max_steps=None, head="AutoregressiveHead"),
+        features=(), max_steps=None, head="AutoregressiveHead", held_counts=0),
     "event_transformer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
@@ -129,7 +140,7 @@ EXPECTED = {
         max_events=600, num_layers=3,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
-        features=(), max_steps=None, head="AutoregressiveHead"),
+        features=(), max_steps=None, head="AutoregressiveHead", held_counts=None),
     "harmonizer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
@@ -139,7 +150,7 @@ EXPECTED = {
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
         features=("times", "melody"), max_steps=None,
-        head="AutoregressiveHead"),
+        head="AutoregressiveHead", held_counts=None),
     "jsb_grid.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
@@ -148,7 +159,7 @@ EXPECTED = {
         max_events=1024, num_layers=2,
         constraints=("NoParallels", "MaxRun"),
         field_factors=None, max_run_quarters=6,
-        features=(), max_steps=None, head="AutoregressiveHead"),
+        features=(), max_steps=None, head="AutoregressiveHead", held_counts=0),
     "jsb_pianoroll.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=64, learning_rate=0.002,
@@ -157,7 +168,7 @@ EXPECTED = {
         max_events=256, num_layers=2,
         constraints=(),
         field_factors=None, max_run_quarters=None,
-        features=(), head="OrderedFrameHead"),
+        features=(), head="OrderedFrameHead", held_counts=0),
 }
 
 
@@ -177,7 +188,9 @@ def test_shipped_values(path):
     values["num_layers"] = _num_layers(model)
     values["features"] = tuple(model.features)
     values["head"] = type(model.head).__name__
-    assert values == EXPECTED[path.name]
+    values["held_counts"] = getattr(model, "held_counts", None)
+    expected = dict(DEFAULT_TRAINING, **EXPECTED[path.name])
+    assert values == expected
 
 
 def _num_layers(model):
