@@ -163,7 +163,7 @@ EXPECTED = {
     "jsb_pianoroll.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=64, learning_rate=0.002,
-        max_train_minutes=45, max_steps=650, transpose_semitones=0,
+        max_train_minutes=45, max_steps=650, weight_average_decay=0.99, transpose_semitones=0,
         temperature=0.7, end_odds=1.0, min_quarters=0,
         max_events=256, num_layers=2,
         constraints=(),
