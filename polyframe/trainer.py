@@ -30,10 +30,10 @@ from tqdm import tqdm
 from polyframe import checks
 from polyframe import metrics as metrics_lib
 from polyframe import preemption
-from polyframe.learning_rate import WarmupCosine
 from polyframe import time_profile
-from polyframe.weight_average import WeightAverage
+from polyframe.learning_rate import WarmupCosine
 from polyframe.model_dir import ModelDir
+from polyframe.weight_average import WeightAverage
 from polyframe.data import pipeline
 from polyframe.errors import UserFacingError
 

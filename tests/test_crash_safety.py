@@ -98,13 +98,14 @@ def latest_step(model_dir):
 
 
 def values(model_dir):
-    """The latest checkpoint's values but the wall-clock training time."""
+    """The latest checkpoint's values but the wall-clock times (the training
+    time and its profile)."""
     path = str(model_dir / "checkpoints")
     reader = tf.train.load_checkpoint(path)
     return {name: reader.get_tensor(name)
             for name, _ in tf.train.list_variables(path)
             if name.endswith("VARIABLE_VALUE") and
-            not name.startswith("trained_seconds")}
+            not name.startswith(("trained_seconds", "time_profile"))}
 
 
 def trusted_caches(cache_dir):

@@ -104,7 +104,8 @@ EXPECTED = {
         max_events=600, num_layers=2,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
-        features=("times",), max_steps=None, head="AutoregressiveHead", held_counts=0),
+        features=("times",), max_steps=None,
+        head="AutoregressiveHead", held_counts=0),
     "duration_rnn_original.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
@@ -113,7 +114,8 @@ EXPECTED = {
         max_events=600, num_layers=1,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
-        features=(), max_steps=None, head="AutoregressiveHead", held_counts=0),
+        features=(), max_steps=None,
+        head="AutoregressiveHead", held_counts=0),
     "duration_rnn_gru.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
@@ -122,7 +124,8 @@ EXPECTED = {
         max_events=600, num_layers=1,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
-        features=(), max_steps=None, head="AutoregressiveHead", held_counts=0),
+        features=(), max_steps=None,
+        head="AutoregressiveHead", held_counts=0),
     "event_stream_rnn.gin": dict(
         source="BachChorales", encoder="EventStreamEncoder",
         model="EventRNN", batch_size=32, window_length=128,
@@ -131,7 +134,8 @@ EXPECTED = {
         max_events=4096, num_layers=2,
         constraints=(),
         field_factors=None, max_run_quarters=None,
-        features=(), max_steps=None, head="AutoregressiveHead", held_counts=0),
+        features=(), max_steps=None,
+        head="AutoregressiveHead", held_counts=0),
     "event_transformer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
@@ -154,7 +158,8 @@ EXPECTED = {
     "jsb_grid.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
-        max_train_minutes=45, max_steps=1500, validate_every_epochs=4, transpose_semitones=5, temperature=0.8,
+        max_train_minutes=45, max_steps=1500, validate_every_epochs=4,
+        transpose_semitones=5, temperature=0.8,
         end_odds=1.0, min_quarters=0,
         max_events=1024, num_layers=2,
         constraints=("NoParallels", "MaxRun"),
