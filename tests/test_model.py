@@ -144,17 +144,25 @@ def test_generation_from_nothing_but_start():
     np.testing.assert_array_equal(events[0], events[1])  # greedy, same input
 
 
-def test_greedy_generation_matches_teacher_forced_argmax():
-    model = make_model("autoregressive")
+def assert_greedy_is_teacher_forced_argmax(model, primers, max_events):
+    """Greedy generation draws, after the primer, the argmax of the logits
+    the model gives the whole generated sequence at once."""
     generate = generator(model, registries.SAMPLERS.get("greedy")())
-    primers = random_events(np.random.default_rng(5), batch=1, length=3)
-    events = generate(primers, max_events=4, seed=0).events
+    events = generate(primers, max_events=max_events, seed=0).events
     full = np.concatenate([primers[:, :1], events], axis=1)
     logits = model.logits({"events": tf.constant(full)})
+    first = primers.shape[1] - 1
     for index, (field, field_logits) in enumerate(zip(FIELDS, logits)):
         predicted = tf.argmax(without_start(field_logits, field.vocab_size),
                               -1).numpy()
-        np.testing.assert_array_equal(predicted[:, 2:], events[:, 2:, :, index])
+        np.testing.assert_array_equal(predicted[:, first:],
+                                      events[:, first:, :, index])
+
+
+def test_greedy_generation_matches_teacher_forced_argmax():
+    assert_greedy_is_teacher_forced_argmax(
+        make_model("autoregressive"),
+        random_events(np.random.default_rng(5), batch=1, length=3), 4)
 
 
 @pytest.mark.parametrize("head_name", ["autoregressive", "independent"])
@@ -234,14 +242,7 @@ def test_the_rnn_reads_each_voices_held_count_one_hot_and_capped():
 
 
 def test_greedy_generation_with_held_counts_matches_teacher_forcing():
-    model = make_model("autoregressive", held_counts=3)
-    generate = generator(model, registries.SAMPLERS.get("greedy")())
     primers = random_events(np.random.default_rng(5), batch=2, length=4)
     primers[:, 1:, 0] = primers[:, 1:2, 0]  # the primer's voices repeat
-    events = generate(primers, max_events=8, seed=0).events
-    full = np.concatenate([primers[:, :1], events], axis=1)
-    logits = model.logits({"events": tf.constant(full)})
-    for index, (field, field_logits) in enumerate(zip(FIELDS, logits)):
-        predicted = tf.argmax(without_start(field_logits, field.vocab_size),
-                              -1).numpy()
-        np.testing.assert_array_equal(predicted[:, 3:], events[:, 3:, :, index])
+    assert_greedy_is_teacher_forced_argmax(
+        make_model("autoregressive", held_counts=3), primers, 8)
