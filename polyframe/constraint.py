@@ -7,11 +7,16 @@ tokens by pushing their logits to `NEVER`, or forces one token by leaving
 only it possible. Forcing a melody, forbidding START, ending
 pieces at END and keeping voices in range are all constraints, so the loop
 has no special cases.
+
+A constraint that must remember what was played (which pitches have sounded
+since when, in an encoding without voices) keeps its own state: the loop
+starts it with `initial_state`, passes every event, primer included, to
+`update`, and hands it back in `StepContext.state`.
 """
 
 import abc
 import dataclasses
-from typing import Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -44,6 +49,9 @@ class StepContext:
             each voice began sounding `last_tokens` without a break: the
             event that first struck it, however often it was held or struck
             again since; None if the loop does not track it.
+        state: The constraint's own state (`Constraint.initial_state`),
+            as `update` left it after the previous event; () for a
+            constraint that keeps none.
     """
 
     voice: int
@@ -54,22 +62,59 @@ class StepContext:
     seed: tf.Tensor = None
     last_tokens: tf.Tensor = None
     run_start: tf.Tensor = None
+    state: Any = ()
 
 
 class Constraint(abc.ABC):
-    """Changes logits `[batch, vocab]` before a token is drawn."""
+    """Changes logits `[batch, vocab]` before a token is drawn.
+
+    Most constraints read only the `StepContext`. One that needs more of
+    the past overrides `initial_state` and `update`: its state is a tensor
+    (or a tuple of them) with the batch first, carried through the
+    compiled loop beside the model's.
+    """
 
     @abc.abstractmethod
     def __call__(self, logits: tf.Tensor, context: StepContext) -> tf.Tensor:
         """Returns the constrained logits, same shape and dtype."""
 
+    def initial_state(self, batch: tf.Tensor) -> Any:
+        """The state before the first event (START) for `batch` rows."""
+        del batch
+        return ()
+
+    def update(self, state: Any, event: tf.Tensor) -> Any:
+        """The state after `event` int32 `[batch, voices, fields]` (a
+        primer row or a generated event)."""
+        del event
+        return state
+
 
 def apply_chain(constraints: Sequence[Constraint], logits: tf.Tensor,
-                context: StepContext) -> tf.Tensor:
-    """Runs `logits` through every constraint, in order."""
-    for constraint in constraints:
+                context: StepContext,
+                states: Optional[Sequence[Any]] = None) -> tf.Tensor:
+    """Runs `logits` through every constraint, in order, each seeing its
+    own entry of `states` (one per constraint) as `context.state`."""
+    for index, constraint in enumerate(constraints):
+        if states is not None:
+            context = dataclasses.replace(context, state=states[index])
         logits = constraint(logits, context)
     return logits
+
+
+def initial_states(constraints: Sequence[Constraint],
+                   batch: tf.Tensor) -> Tuple[Any, ...]:
+    """Every constraint's state before the first event; () for a plain
+    function `(logits, context) -> logits` in the chain."""
+    return tuple(c.initial_state(batch) if isinstance(c, Constraint) else ()
+                 for c in constraints)
+
+
+def update_states(constraints: Sequence[Constraint],
+                  states: Sequence[Any], event: tf.Tensor) -> Tuple[Any, ...]:
+    """Every constraint's state after `event` `[batch, voices, fields]`."""
+    return tuple(c.update(s, event) if isinstance(c, Constraint) else s
+                 for c, s in zip(constraints, states))
 
 
 def forbid(logits: tf.Tensor, token: int,

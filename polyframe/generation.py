@@ -22,7 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from polyframe.clock import EventClock
-from polyframe.constraint import Constraint, StepContext, apply_chain
+from polyframe.constraint import (Constraint, StepContext, apply_chain,
+                                  initial_states, update_states)
 from polyframe.sequence_model import SequenceModel
 
 Sampler = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -133,8 +134,8 @@ class Generator:
         num_fields = primers.shape[3]
         clock_state = (self.clock.initial_state(batch) if self.clock
                        else (tf.zeros([batch], tf.int32),))
-        clock_state, times, last_tokens, run_start = self._play_primer(
-            primers, clock_state)
+        clock_state, times, last_tokens, run_start, memory = \
+            self._play_primer(primers, clock_state)
         context: Dict[str, tf.Tensor] = dict(conditioning)
         context["times"] = times
         state = model.start(primers, context, max_events)
@@ -148,9 +149,10 @@ class Generator:
             time = self._time(clock_state, step)
             event = self._draw_event(state, step, time, seed, batch,
                                      num_voices, num_fields, last_tokens,
-                                     run_start)
+                                     run_start, memory)
             last_tokens, run_start = self._sounding(
                 event[..., 0], time, last_tokens, run_start)
+            memory = update_states(self.constraints, memory, event)
             is_end = (tf.equal(event[:, 0, 0], self.end_id)
                       if self.end_id is not None else tf.zeros_like(ended))
             lengths += tf.cast(tf.logical_not(ended | is_end), tf.int32)
@@ -189,43 +191,47 @@ class Generator:
         (row t's successor starts at `times[:, t]`); and what each voice
         sounds going into the first generated event, and since when (the
         `last_tokens` and `run_start` of `StepContext`; START, since 0,
-        for a voice the primer leaves silent). A primer length unknown to
+        for a voice the primer leaves silent); and the constraints' states
+        after the primer (`StepContext.state`). A primer length unknown to
         the graph (an exported signature takes any) is played in a graph
         loop; a known one unrolls.
         """
         last_tokens = primers[:, 0, :, 0]
         run_start = tf.zeros_like(last_tokens)
+        memory = initial_states(self.constraints, tf.shape(primers)[0])
         num_rows = tf.shape(primers)[1]
 
-        def play(row, clock_state, last_tokens, run_start):
+        def play(row, clock_state, last_tokens, run_start, memory):
             # Without a clock the loop counts generated events from 0, so
             # the primer's last row is event -1.
             time = self._time(clock_state, row - num_rows)
             last_tokens, run_start = self._sounding(
                 primers[:, row, :, 0], time, last_tokens, run_start)
+            memory = update_states(self.constraints, memory, primers[:, row])
             return (self._advance_clock(clock_state, primers[:, row]),
-                    last_tokens, run_start)
+                    last_tokens, run_start, memory)
 
         if primers.shape[1] is not None:
             times = [self._quarters(clock_state)]
             for row in range(1, primers.shape[1]):
-                clock_state, last_tokens, run_start = play(
-                    row, clock_state, last_tokens, run_start)
+                clock_state, last_tokens, run_start, memory = play(
+                    row, clock_state, last_tokens, run_start, memory)
                 times.append(self._quarters(clock_state))
             return (clock_state, tf.stack(times, axis=1), last_tokens,
-                    run_start)
+                    run_start, memory)
         rows = tf.shape(primers)[1]
         times = tf.TensorArray(tf.float32, size=rows)
         times = times.write(0, self._quarters(clock_state))
         for row in tf.range(1, rows):
-            clock_state, last_tokens, run_start = play(
-                row, clock_state, last_tokens, run_start)
+            clock_state, last_tokens, run_start, memory = play(
+                row, clock_state, last_tokens, run_start, memory)
             times = times.write(row, self._quarters(clock_state))
         return (clock_state, tf.transpose(times.stack()), last_tokens,
-                run_start)
+                run_start, memory)
 
     def _draw_event(self, state, step, time, seed, batch, num_voices,
-                    num_fields, last_tokens=None, run_start=None):
+                    num_fields, last_tokens=None, run_start=None,
+                    memory=None):
         """Draws one event `[batch, voices, fields]`, voice by voice."""
         undrawn = tf.zeros([batch], tf.int32)
         tokens = [[undrawn] * num_fields for _ in range(num_voices)]
@@ -243,7 +249,8 @@ class Generator:
                                       seed=token_seed,
                                       last_tokens=last_tokens,
                                       run_start=run_start)
-                logits = apply_chain(self.constraints, logits, context)
+                logits = apply_chain(self.constraints, logits, context,
+                                     memory)
                 tokens[voice][field] = tf.cast(self.sampler(
                     logits, token_seed), tf.int32)
         return drawn()

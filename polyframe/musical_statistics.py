@@ -37,15 +37,18 @@ Definitions (times in quarter notes; voice 0 is the highest voice):
   the time in which at least three distinct pitches sound.
 * `longest_inner_run_quarters`: the longest time an inner voice (neither
   the first nor the last) stays on one pitch, held or repeated without a
-  rest in between. `longest_run_quarters`: the same over every voice.
+  rest in between. `longest_run_quarters`: the same over every voice;
+  without voices, the longest time one pitch sounds without a break,
+  whoever sounds it (struck again at once, it goes on).
 * `final_tonic_triad`: 1 if the last sonority is a complete triad in root
   position (its lowest note is the root) whose root is the key's tonic, of
   either quality (a major tonic in a minor key, the Picardy third, counts),
   else 0.
 
-Voice statistics (ranges, parallels, crossings, runs) need real voices: a
-one-voice piano-roll encoding has none, and `piece_statistics` leaves them
-out for `num_voices` < 2.
+Voice statistics (ranges, parallels, crossings, inner runs) need real
+voices: a one-voice encoding (note stream, piano roll) has none, and
+`piece_statistics` leaves them out for `num_voices` < 2; it keeps
+`longest_run_quarters` there, measured by pitch.
 """
 
 import bisect
@@ -172,6 +175,19 @@ def sounding_pitches(notes: Sequence[Note]) -> List[Tuple[float, List[int]]]:
             for begin, end, p in zip(bounds, bounds[1:], sounding)]
 
 
+def longest_pitch_run(notes: Sequence[Note]) -> float:
+    """The longest time (quarters) one pitch sounds without a break,
+    whatever voice sounds it."""
+    longest = 0.0
+    since: Dict[int, float] = {}
+    time = 0.0
+    for duration, pitches in sounding_pitches(notes):
+        since = {p: since.get(p, time) for p in pitches}
+        time += duration
+        longest = max([longest] + [time - start for start in since.values()])
+    return longest
+
+
 def chord_kind(pitch_classes: Iterable[int]) -> Optional[str]:
     """"triad" or "seventh" if the pitch classes form one (any root,
     any inversion), else None."""
@@ -279,6 +295,7 @@ def piece_statistics(notes: Sequence[Note], num_voices: int,
             if chord_kind(p % 12 for p in sounding) is not None),
         sum(d for d, _ in full))
     if num_voices < 2:
+        stats["longest_run_quarters"] = longest_pitch_run(notes)
         return stats
     names = [str(n).lower() for n in (voice_names or range(num_voices))]
     for voice, name in enumerate(names):

@@ -114,8 +114,23 @@ def test_final_tonic_triad_needs_root_position_on_the_tonic():
 
 def test_one_voice_encodings_have_no_voice_statistics():
     stats = ms.piece_statistics(chords((60,), (62,), (64,)), 1)
-    assert set(stats) == {"in_key_share", "final_tonic_triad", "chord_share"}
+    assert set(stats) == {"in_key_share", "final_tonic_triad", "chord_share",
+                          "longest_run_quarters"}
     assert math.isnan(stats["chord_share"])
+
+
+def test_without_voices_a_run_follows_the_pitch_whoever_sounds_it():
+    # E4 is held for two quarters, struck again at once for one more, and
+    # taken over by a second note for two: five quarters without a break.
+    # C4 sounds 0-2 and again after a one-quarter rest: two at most. G4's
+    # two notes overlap (3-6 and 5-7): four.
+    notes = [Note(0, 64, 0, 2), Note(0, 64, 2, 3), Note(0, 64, 3, 5),
+             Note(0, 60, 0, 2), Note(0, 60, 3, 4), Note(0, 67, 3, 6),
+             Note(0, 67, 5, 7)]
+    assert ms.longest_pitch_run(notes) == 5.0
+    assert ms.longest_pitch_run(notes[3:]) == 4.0
+    assert ms.longest_pitch_run(notes[3:5]) == 2.0
+    assert ms.piece_statistics(notes, 1)["longest_run_quarters"] == 5.0
 
 
 def test_without_voices_chord_share_counts_the_pitches_sounding():
