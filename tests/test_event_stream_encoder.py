@@ -80,6 +80,19 @@ def test_tokens_follow_the_documented_layout():
     assert events.reshape(-1).tolist() == [4, 2, 6, 3, 2, 1]
 
 
+def test_end_inside_a_step_finishes_that_step():
+    encoder = make_encoder(min_pitch=60, max_pitch=61)
+    # Step 0 sounds 60 and 61; step 1 names only 60 before END, so 61 ends
+    # with step 0 and 60 sounds through step 1.
+    events = np.array([4, 3, 2, 5, 1], np.int32).reshape(-1, 1, 1)
+    decoded = encoder.decode(events)
+    assert note_set(decoded) == [(0, 1, 61), (0, 2, 60)]
+    assert decoded.total_time == pytest.approx(2 * STEP)
+    # END right after a step end adds no step.
+    events = np.array([4, 3, 2, 1], np.int32).reshape(-1, 1, 1)
+    assert note_set(encoder.decode(events)) == [(0, 1, 60), (0, 1, 61)]
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 180), max_size=60))
 def test_any_ids_decode_to_valid_notes(ids):

@@ -74,6 +74,9 @@ def _values(experiment):
                                 "constraints.field_temperature.factors"),
         "max_run_quarters": _bound("MaxRun", constraints,
                                    "constraints.max_run.quarters"),
+        "stream_max_run_quarters": _bound(
+            "StreamMaxRun", constraints,
+            "constraints.stream_max_run.quarters"),
     }
 
 
@@ -88,10 +91,12 @@ def _bound(constraint, constraints, parameter):
         return None
 
 
-# The training schedule of every experiment that sets none of its own.
-DEFAULT_TRAINING = dict(warmup_steps=0, decay_steps=None,
-                        final_learning_rate_fraction=0.0,
-                        weight_average_decay=0.0, validate_every_epochs=1)
+# The training schedule of every experiment that sets none of its own, and
+# a rule only the note stream uses.
+DEFAULTS = dict(warmup_steps=0, decay_steps=None,
+                final_learning_rate_fraction=0.0,
+                weight_average_decay=0.0, validate_every_epochs=1,
+                stream_max_run_quarters=None)
 
 # Each shipped experiment's actual values: a change to a gin file that is not
 # also made here fails, so no published number moves by accident.
@@ -194,7 +199,7 @@ def test_shipped_values(path):
     values["features"] = tuple(model.features)
     values["head"] = type(model.head).__name__
     values["held_counts"] = getattr(model, "held_counts", None)
-    expected = dict(DEFAULT_TRAINING, **EXPECTED[path.name])
+    expected = dict(DEFAULTS, **EXPECTED[path.name])
     assert values == expected
 
 

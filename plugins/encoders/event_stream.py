@@ -21,7 +21,7 @@ merge into one). Moved, dropped and merged notes are counted in
 Decoding accepts any ids: NEW_NOTE ends a sounding note of that pitch and
 starts another; CONTINUED_NOTE of a pitch that is not sounding starts it;
 a sounding pitch that a step does not mention ends at that step; END (or the
-end of the array) closes every note. Encoded pieces decode exactly, up to
+end of the array) finishes the step it falls in, and closes every note. Encoded pieces decode exactly, up to
 the limits above.
 """
 
@@ -156,9 +156,11 @@ class EventStreamEncoder(EventEncoder):
                 close(pitch, step)
             active.setdefault(pitch, step)
             mentioned.add(pitch)
-        end_step = step + 1 if mentioned else step
+        # END (or the array's end) inside a step finishes that step: what it
+        # named sounds through it, the rest ended where it began.
         for pitch in list(active):
-            close(pitch, end_step)
+            close(pitch, step + 1 if pitch in mentioned else step)
+        end_step = step + 1 if mentioned else step
         for start, end, pitch in sorted(found):
             sequence.notes.add(pitch=pitch, velocity=VELOCITY, instrument=0,
                                start_time=start * step_seconds,
