@@ -63,3 +63,20 @@ def one_error_line(stderr: str) -> str:
     assert len(ours) == 1, stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
     return ours[0]
+
+
+def tiny_rnn(encoder):
+    """An untrained four-unit GRU model for `encoder`, seeded, for tests of
+    the generation loop whose constraints decide what is drawn."""
+    import functools
+
+    import tensorflow as tf
+
+    from polyframe import registries
+    tf.random.set_seed(0)
+    cell = functools.partial(registries.CELLS.get("gru"), num_units=4)
+    head = functools.partial(registries.HEADS.get("independent"),
+                             hidden_size=4)
+    return registries.MODELS.get("event_rnn")(
+        encoder.fields, encoder.num_voices, cell, head,
+        default_embedding_size=2)

@@ -52,8 +52,7 @@ NUCLEUS = ("SampleConfig.sampler = @samplers.nucleus()",)
 VOICE_RANGE = ("SampleConfig.constraints = [@constraints.voice_range]",)
 END_RATE = ("SampleConfig.constraints = [@constraints.end_at_model_rate]",)
 MAX_RUN = ("SampleConfig.constraints = [@constraints.max_run]",)
-STREAM_MAX_RUN = EVENT_STREAM + (
-    "SampleConfig.constraints = [@constraints.stream_max_run]",)
+STREAM = ("--gin_file", str(GIN / "event_stream_rnn.gin"))
 FIELD_TEMPERATURE = (
     "SampleConfig.constraints = [@constraints.field_temperature]",)
 JSB = ("Experiment.source = @sources.jsb_json()",
@@ -175,7 +174,7 @@ TABLE = {
     "constraints.end_at_model_rate.min_quarters": (END_RATE,
                                                    NON_NEGATIVE_REAL),
     "constraints.max_run.quarters": (MAX_RUN, POSITIVE_REAL),
-    "constraints.stream_max_run.quarters": (STREAM_MAX_RUN, POSITIVE_REAL),
+    "constraints.stream_max_run.quarters": (STREAM, POSITIVE_REAL),
     "constraints.field_temperature.factors": (FIELD_TEMPERATURE, (
         "{'duration': 0}", "{'nope': 0.5}", "0.5")),
     "constraints.voice_range.ranges": (VOICE_RANGE, (

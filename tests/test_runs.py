@@ -2,14 +2,13 @@
 limit, the loop tells constraints since when each voice sounds its pitch,
 and samples drawn with the rule have no longer runs."""
 
-import functools
 import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import run_in_process
+from helpers import run_in_process, tiny_rnn
 from polyframe import checks, plugin_loading, registries
 from polyframe import musical_statistics as ms
 from polyframe.constraint import StepContext
@@ -83,14 +82,6 @@ def test_no_note_is_drawn_long_enough_to_pass_the_limit():
     assert lengths(PITCH_HOLD_ID, quarters=0.25) == []
 
 
-def tiny_model(encoder):
-    tf.random.set_seed(0)
-    cell = functools.partial(registries.CELLS.get("gru"), num_units=4)
-    head = functools.partial(registries.HEADS.get("independent"),
-                             hidden_size=4)
-    return registries.MODELS.get("event_rnn")(
-        encoder.fields, encoder.num_voices, cell, head,
-        default_embedding_size=2)
 
 
 def test_the_loop_tells_constraints_since_when_each_voice_sounds():
@@ -115,7 +106,7 @@ def test_the_loop_tells_constraints_since_when_each_voice_sounds():
         [[PITCH_HOLD_ID, 1], [c4, half]],
         [[c4, quarter], [c4, half]],
         [[PITCH_HOLD_ID, 1], [REST_ID, half]]]], np.int32)
-    generator = Generator(tiny_model(encoder),
+    generator = Generator(tiny_rnn(encoder),
                           registries.SAMPLERS.get("greedy")(), [Record()],
                           encoder.clock(), encoder.end_ids[0],
                           hold_id(encoder))
@@ -185,7 +176,7 @@ def duration_encoder_without_end():
 @pytest.mark.parametrize("limit", [1.5, 3.0])
 def test_every_run_stops_exactly_at_the_limit(make_encoder, limit):
     encoder = make_encoder()
-    model = tiny_model(encoder)
+    model = tiny_rnn(encoder)
     primers = np.zeros((3, 1, 2, len(encoder.fields)), np.int32)
     stay = Stay(hold_id(encoder))
     runs = {}

@@ -2,12 +2,11 @@
 break for longer than the limit, primer included; and the loop keeps each
 constraint's own state (`Constraint.update`)."""
 
-import functools
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import tiny_rnn
 from polyframe import checks, plugin_loading, registries
 from polyframe.constraint import StepContext
 from polyframe.generation import Generator
@@ -109,21 +108,13 @@ class Drone:
                 tf.one_hot(STEP_END_ID, vocab, on_value=50.0))
 
 
-def tiny_model(encoder):
-    tf.random.set_seed(0)
-    cell = functools.partial(registries.CELLS.get("gru"), num_units=4)
-    head = functools.partial(registries.HEADS.get("independent"),
-                             hidden_size=4)
-    return registries.MODELS.get("event_rnn")(
-        encoder.fields, encoder.num_voices, cell, head,
-        default_embedding_size=2)
 
 
 def drone_notes(primer_tokens, rules, num_events):
     """(start, end) in 16th-note steps of each C4 the loop generates after
     `primer_tokens`, with `Drone` and then `rules` in the chain."""
     encoder = stream_encoder()
-    generator = Generator(tiny_model(encoder),
+    generator = Generator(tiny_rnn(encoder),
                           registries.SAMPLERS.get("greedy")(),
                           [Drone()] + rules)
     primer = np.array([0] + primer_tokens, np.int32).reshape(1, -1, 1, 1)

@@ -21,8 +21,8 @@ merge into one). Moved, dropped and merged notes are counted in
 Decoding accepts any ids: NEW_NOTE ends a sounding note of that pitch and
 starts another; CONTINUED_NOTE of a pitch that is not sounding starts it;
 a sounding pitch that a step does not mention ends at that step; END (or the
-end of the array) finishes the step it falls in, and closes every note. Encoded pieces decode exactly, up to
-the limits above.
+end of the array) finishes the step it falls in, and closes every note.
+Encoded pieces decode exactly, up to the limits above.
 """
 
 import collections
