@@ -145,7 +145,7 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
         learning_rate=0.001, max_train_minutes=13, transpose_semitones=5,
-        temperature=0.85, end_odds=16.0, min_quarters=24,
+        temperature=0.9, end_odds=16.0, min_quarters=24,
         max_events=600, num_layers=3,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
