@@ -140,3 +140,28 @@ def test_the_primer_counts_towards_the_limit():
     primer = steps([new(C4)], [held(C4)], [held(C4)])
     # Three steps in the primer leave room for one generated step.
     assert drone_notes(primer, [rule], 8) == [(0, 4), (6, 8)]
+
+
+def test_a_primer_of_any_length_leaves_the_rule_the_same_state():
+    encoder = stream_encoder()
+    rule = StreamMaxRun(encoder, quarters=1.0)
+    generator = Generator(tiny_rnn(encoder),
+                          registries.SAMPLERS.get("greedy")(), [rule])
+    tokens = [0] + steps([new(C4)], [held(C4), new(E4)], [held(C4)])
+    primer = tf.constant(np.array(tokens, np.int32).reshape(1, -1, 1, 1))
+
+    def play(rows):
+        clock_state = (tf.zeros([tf.shape(rows)[0]], tf.int32),)
+        return generator._play_primer(rows, clock_state)[4][0]
+
+    # The exported signature takes primers of a length the graph does not
+    # know, which are played in a graph loop rather than unrolled.
+    unknown = tf.function(play, input_signature=[
+        tf.TensorSpec([None, None, 1, 1], tf.int32)])(primer)
+    for state in (play(primer), unknown):
+        step, since, mentioned = (t.numpy()[0] for t in state)
+        assert step == 3
+        expected = np.full(NUM_PITCHES, -1)
+        expected[C4 - MIN_PITCH] = 0  # E4 sounded only in step 1
+        np.testing.assert_array_equal(since, expected)
+        assert not mentioned.any()
