@@ -17,6 +17,7 @@ a collective. Workers other than the chief save into a scratch directory.
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -382,14 +383,17 @@ class Trainer:
         many workers and replicas there are.
         """
         signature = windows.signature()
+        # The generator ends with the epoch's last step, so that nothing is
+        # left unfinished when the iterator is freed (`EpochWindows.chunks`).
+        chunks = functools.partial(windows.chunks,
+                                   limit=num_steps * self.config.batch_size)
 
         def dataset_for(context: tf.distribute.InputContext):
             per_replica = context.get_per_replica_batch_size(
                 self.config.batch_size)
             return (tf.data.Dataset.from_generator(
-                windows.chunks, output_signature=signature)
+                chunks, output_signature=signature)
                     .unbatch()
-                    .take(num_steps * self.config.batch_size)
                     .shard(context.num_input_pipelines,
                            context.input_pipeline_id)
                     .batch(per_replica, drop_remainder=True)

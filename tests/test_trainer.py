@@ -144,8 +144,8 @@ def test_training_stops_after_too_many_non_finite_steps_in_a_row(tmp_path):
     finite = [v.numpy() for v in trainer.model.trainable_variables]
 
     class PoisonedWindows(pipeline.EpochWindows):
-        def chunks(self, size=256):
-            for chunk in super().chunks(size):
+        def chunks(self, size=256, limit=None):
+            for chunk in super().chunks(size, limit):
                 yield dict(chunk, mask=chunk["mask"] * np.nan)
 
     def poisoned_windows(rng):
@@ -223,3 +223,37 @@ def test_a_spent_budget_still_validates_its_last_epoch(tmp_path):
                 batches)
     assert int(resumed.epoch) == 1 and len(calls) == 1
     assert tf.train.latest_checkpoint(str(tmp_path / "best"))
+
+
+def test_each_epoch_reads_its_windows_generator_to_the_end(tmp_path):
+    """`tf.data` frees a generator it stopped reading slowly (seconds per
+    epoch), so the trainer asks for exactly the windows its steps take."""
+    train, valid = scale_pieces(9), scale_pieces(2, seed=1)
+    trainer = make_trainer(tmp_path, max_epochs=3)
+    endings, windows_taken, windows_left = [], [], []
+
+    def recorded_epoch(rng):
+        epoch = pipeline.epoch_of(train, 8, FRAMING, rng)
+        # Whole batches of 4 only: the windows left over are never read.
+        windows_taken.append(epoch.num_windows // 4 * 4)
+        windows_left.append(epoch.num_windows % 4)
+        chunks = epoch.chunks
+
+        def recorded(*args, **kwargs):
+            taken = 0
+            try:
+                for chunk in chunks(*args, **kwargs):
+                    taken += len(chunk["mask"])
+                    yield chunk
+            except GeneratorExit:
+                endings.append("left unfinished")
+                raise
+            endings.append(taken)
+
+        epoch.chunks = recorded
+        return epoch
+
+    trainer.fit(recorded_epoch,
+                lambda: pipeline.whole_pieces(valid, 8, FRAMING))
+    assert endings == windows_taken
+    assert any(windows_left)
