@@ -17,9 +17,9 @@ a collective. Workers other than the chief save into a scratch directory.
 
 import contextlib
 import dataclasses
-import functools
 import math
 import os
+import queue
 import time
 from typing import Callable, Dict, Iterable, Optional
 
@@ -371,36 +371,33 @@ class Trainer:
         return [float(v) for v in self._all_mean(
             tf.constant(values, tf.float64)).numpy()]
 
-    def _epoch_dataset(self, windows: pipeline.EpochWindows, num_steps: int,
-                       done: int):
-        """This worker's share of the epoch's batches, from step `done` on.
+    def _training_batches(self, feed: "_EpochFeed",
+                          signature: Dict[str, tf.TensorSpec]):
+        """An iterator over this worker's share of every epoch's batches,
+        the epochs' windows coming from `feed`, for a whole fit.
 
         The windows are cut as the steps need them (`tf.data` reads them
         from a Python generator), so memory does not grow with the corpus.
-        Every input pipeline (one per worker) takes every n-th window of the
-        epoch's first `num_steps` global batches and batches them for its
-        replicas, so a step's global batch holds the same windows however
-        many workers and replicas there are.
+        Every input pipeline (one per worker) takes every n-th window of
+        the global batches and batches them for its replicas, so a step's
+        global batch holds the same windows however many workers and
+        replicas there are. One iterator serves every epoch: `tf.data`
+        frees a generator's iterator slowly (0.2 to 10 seconds on 2 cores,
+        with both cores idle), which an iterator per epoch paid each epoch.
         """
-        signature = windows.signature()
-        # The generator ends with the epoch's last step, so that nothing is
-        # left unfinished when the iterator is freed (`EpochWindows.chunks`).
-        chunks = functools.partial(windows.chunks,
-                                   limit=num_steps * self.config.batch_size)
-
         def dataset_for(context: tf.distribute.InputContext):
             per_replica = context.get_per_replica_batch_size(
                 self.config.batch_size)
             return (tf.data.Dataset.from_generator(
-                chunks, output_signature=signature)
+                feed.chunks, output_signature=signature)
                     .unbatch()
                     .shard(context.num_input_pipelines,
                            context.input_pipeline_id)
                     .batch(per_replica, drop_remainder=True)
-                    .skip(done)
                     .prefetch(tf.data.AUTOTUNE))
 
-        return self.strategy.distribute_datasets_from_function(dataset_for)
+        return iter(self.strategy.distribute_datasets_from_function(
+            dataset_for))
 
     def evaluate(self, batches: Iterable[pipeline.Batch]) -> Dict[str, float]:
         """Returns NLL metrics (see `polyframe.metrics`) summed over `batches`."""
@@ -443,13 +440,29 @@ class Trainer:
             100 * report["steps_share"], report["total_seconds"])
 
     def _fit(self, make_windows, valid_batches, on_best, stop) -> None:
-        config = self.config
         self._session_started = time.time()
         self._seconds_before = float(self.trained_seconds)
         self._nonfinite_in_a_row = 0
         writers = {name: tf.summary.create_file_writer(
             os.path.join(self.writes.tensorboard, name)) for name in ("train",
                                                                  "valid")}
+        feed = _EpochFeed()
+        iterators = []
+        try:
+            self._fit_epochs(make_windows, valid_batches, on_best, stop,
+                             writers, feed, iterators)
+        finally:
+            # The pipeline's generator waits for the next epoch in a tf.data
+            # thread; freeing the iterator while it waits would never end.
+            feed.close()
+            for batches in iterators:
+                for _ in batches:
+                    pass
+
+    def _fit_epochs(self, make_windows, valid_batches, on_best, stop,
+                    writers, feed: "_EpochFeed", iterators: list) -> None:
+        config = self.config
+        batches = None
         while (int(self.epoch) < config.max_epochs and
                not self._out_of_steps() and not self._out_of_patience()):
             epoch = int(self.epoch)
@@ -464,17 +477,19 @@ class Trainer:
                         f"{config.batch_size}; use more music, or lower "
                         "TrainConfig.batch_size or TrainConfig.window_length.")
                 done = int(self.step_in_epoch)
-                dataset = self._epoch_dataset(windows, num_steps, done)
+                if batches is None:
+                    batches = self._training_batches(feed,
+                                                     windows.signature())
+                    iterators.append(batches)
+                feed.put(windows, start=done * config.batch_size,
+                         limit=num_steps * config.batch_size)
             totals: Dict[str, float] = {}
             epoch_started = time.time()
             progress = tqdm(total=num_steps, initial=done, leave=False,
                             desc=f"epoch {epoch}", unit="step", disable=None)
-            batches = iter(dataset)
-            while True:
+            for _ in range(num_steps - done):
                 with self.time_profile.part("input"):
-                    batch = next(batches, None)
-                if batch is None:
-                    break
+                    batch = next(batches)
                 with self.time_profile.part("steps"):
                     sums = self._train_step(
                         batch, tf.constant(float(bool(stop.requested))))
@@ -626,3 +641,33 @@ class Trainer:
     def _out_of_steps(self) -> bool:
         return (self.config.max_steps is not None and
                 int(self.step) >= self.config.max_steps)
+
+
+class _EpochFeed:
+    """Hands each epoch's windows, as the trainer makes them, to the one
+    `tf.data` pipeline that reads every epoch (`Trainer._training_batches`).
+
+    The pipeline's generator (`chunks`) waits for the next epoch in a
+    `tf.data` thread and ends when the fit closes the feed.
+    """
+
+    def __init__(self):
+        self._epochs: "queue.Queue" = queue.Queue()
+
+    def put(self, windows: pipeline.EpochWindows, start: int,
+            limit: int) -> None:
+        """Queues the windows `start` to `limit` of an epoch."""
+        self._epochs.put((windows, start, limit))
+
+    def close(self) -> None:
+        """Ends the pipeline after the epochs already queued."""
+        self._epochs.put(None)
+
+    def chunks(self):
+        """Every queued epoch's windows, in chunks, until `close`."""
+        while True:
+            epoch = self._epochs.get()
+            if epoch is None:
+                return
+            windows, start, limit = epoch
+            yield from windows.chunks(start=start, limit=limit)

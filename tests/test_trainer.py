@@ -144,8 +144,8 @@ def test_training_stops_after_too_many_non_finite_steps_in_a_row(tmp_path):
     finite = [v.numpy() for v in trainer.model.trainable_variables]
 
     class PoisonedWindows(pipeline.EpochWindows):
-        def chunks(self, size=256, limit=None):
-            for chunk in super().chunks(size, limit):
+        def chunks(self, size=256, start=0, limit=None):
+            for chunk in super().chunks(size, start, limit):
                 yield dict(chunk, mask=chunk["mask"] * np.nan)
 
     def poisoned_windows(rng):

@@ -299,16 +299,13 @@ class EpochWindows:
         for index in rng.permutation(len(held)):
             yield held[index]
 
-    def chunks(self, size: int = 256,
+    def chunks(self, size: int = 256, start: int = 0,
                limit: Optional[int] = None) -> Iterator[Batch]:
         """Yields the windows stacked `size` at a time (the last chunk may
-        be smaller), which a `tf.data` pipeline reads faster; the first
-        `limit` windows only, if given.
-
-        A pipeline that needs fewer windows than the epoch has should ask
-        for them here rather than stop reading: `tf.data` frees a generator
-        left unfinished slowly (seconds per epoch on 2 cores)."""
-        windows = itertools.islice(self.windows(), limit)
+        be smaller), which a `tf.data` pipeline reads faster: windows
+        `start` (a resumed epoch's first) to `limit` (the last a whole
+        batch takes), or to the end of the epoch."""
+        windows = itertools.islice(self.windows(), start, limit)
         while True:
             chunk = list(itertools.islice(windows, size))
             if not chunk:
