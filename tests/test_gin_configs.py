@@ -163,7 +163,7 @@ EXPECTED = {
     "jsb_grid.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
-        max_train_minutes=45, max_steps=1500, validate_every_epochs=4,
+        max_train_minutes=30, max_steps=4000, validate_every_epochs=4,
         transpose_semitones=5, temperature=0.8,
         end_odds=1.0, min_quarters=0,
         max_events=1024, num_layers=2,
