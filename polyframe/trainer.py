@@ -456,8 +456,11 @@ class Trainer:
             # thread; freeing the iterator while it waits would never end.
             feed.close()
             for batches in iterators:
-                for _ in batches:
-                    pass
+                try:
+                    for _ in batches:
+                        pass
+                except tf.errors.OpError:
+                    pass  # The pipeline itself failed: nothing waits in it.
 
     def _fit_epochs(self, make_windows, valid_batches, on_best, stop,
                     writers, feed: "_EpochFeed", iterators: list) -> None:

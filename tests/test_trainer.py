@@ -257,3 +257,23 @@ def test_each_epoch_reads_its_windows_generator_to_the_end(tmp_path):
                 lambda: pipeline.whole_pieces(valid, 8, FRAMING))
     assert endings == windows_taken
     assert any(windows_left)
+
+
+def test_a_failing_window_generator_stops_the_fit_with_its_error(tmp_path):
+    train, valid = scale_pieces(9), scale_pieces(2, seed=1)
+    trainer = make_trainer(tmp_path, max_epochs=3)
+
+    class BrokenWindows(pipeline.EpochWindows):
+        def chunks(self, size=256, start=0, limit=None):
+            raise ValueError("the pieces cannot be cut")
+            yield  # pragma: no cover
+
+    def broken_epoch(rng):
+        return BrokenWindows(lambda: iter(train),
+                             pipeline.piece_shapes(train, FRAMING), 8,
+                             FRAMING, rng, shuffle_windows=1000)
+
+    with pytest.raises(tf.errors.OpError, match="the pieces cannot be cut"):
+        trainer.fit(broken_epoch,
+                    lambda: pipeline.whole_pieces(valid, 8, FRAMING))
+    assert int(trainer.step) == 0
