@@ -226,8 +226,9 @@ def test_a_spent_budget_still_validates_its_last_epoch(tmp_path):
 
 
 def test_each_epoch_reads_its_windows_generator_to_the_end(tmp_path):
-    """`tf.data` frees a generator it stopped reading slowly (seconds per
-    epoch), so the trainer asks for exactly the windows its steps take."""
+    """One pipeline reads every epoch, so each epoch must hand it exactly
+    the windows its whole batches take: a window left over would be read
+    as the next epoch's first."""
     train, valid = scale_pieces(9), scale_pieces(2, seed=1)
     trainer = make_trainer(tmp_path, max_epochs=3)
     endings, windows_taken, windows_left = [], [], []
