@@ -38,6 +38,10 @@ from polyframe.weight_average import WeightAverage
 from polyframe.data import pipeline
 from polyframe.errors import UserFacingError
 
+# How often (in steps) a learning rate that decays with the time budget is
+# brought up to date: often enough for a smooth decay, rarely enough that
+# agreeing on the time costs nothing measurable across workers.
+_BUDGET_CHECK_STEPS = 10
 # Batches the training pipeline prepares ahead of the steps.
 _PREFETCHED_BATCHES = 4
 
@@ -94,6 +98,13 @@ class TrainConfig:
             cosine to `final_learning_rate_fraction` of itself at this step
             and stays there (None: no decay). Protocol configs set it to
             `max_steps`. See `polyframe.learning_rate`.
+        decay_with_budget: The same decay, run over the time budget
+            instead: the rate follows the share of `max_train_minutes`
+            spent (checked every few steps), so a run limited by time ends
+            at the final rate on a slow machine and a fast one alike. Needs
+            `max_train_minutes`; excludes `decay_steps`. The steps then
+            depend on the machine's speed, as the budget's stop already
+            does.
         final_learning_rate_fraction: Where the decay ends, as a fraction
             of `learning_rate`.
         weight_average_decay: Validate, keep as best, sample and export an
@@ -123,6 +134,7 @@ class TrainConfig:
     init_from: Optional[str] = None
     warmup_steps: int = 0
     decay_steps: Optional[int] = None
+    decay_with_budget: bool = False
     final_learning_rate_fraction: float = 0.0
     weight_average_decay: float = 0.0
 
@@ -166,20 +178,36 @@ class TrainConfig:
                 f"TrainConfig.decay_steps ({self.decay_steps}) must be "
                 f"larger than TrainConfig.warmup_steps ({self.warmup_steps}):"
                 " the decay starts where the warm-up ends.")
+        checks.boolean(owner, "decay_with_budget", self.decay_with_budget)
+        if self.decay_with_budget and self.decay_steps is not None:
+            raise checks.ConfigurationError(
+                "TrainConfig.decay_with_budget and TrainConfig.decay_steps "
+                "both set where the decay ends; set one of them.")
+        if self.decay_with_budget and self.max_train_minutes is None:
+            raise checks.ConfigurationError(
+                "TrainConfig.decay_with_budget decays the learning rate over "
+                "the time budget; set TrainConfig.max_train_minutes too.")
         checks.real(owner, "final_learning_rate_fraction",
                     self.final_learning_rate_fraction, minimum=0.0,
                     maximum=1.0)
         checks.real(owner, "weight_average_decay", self.weight_average_decay,
                     minimum=0.0, below=1.0)
 
-    def learning_rate_schedule(self):
+    def learning_rate_schedule(self, budget_share=None):
         """Adam's learning rate: the constant `learning_rate`, or a
-        `WarmupCosine` schedule when a warm-up or decay is set."""
-        if not self.warmup_steps and self.decay_steps is None:
+        `WarmupCosine` schedule when a warm-up or decay is set.
+
+        Args:
+            budget_share: The variable holding the share of the time budget
+                spent, which a decay with the budget follows.
+        """
+        if (not self.warmup_steps and self.decay_steps is None and
+                not self.decay_with_budget):
             return self.learning_rate
         return WarmupCosine(
             self.learning_rate, self.warmup_steps, self.decay_steps,
-            self.final_learning_rate_fraction)
+            self.final_learning_rate_fraction,
+            progress=budget_share if self.decay_with_budget else None)
 
 
 class Trainer:
@@ -213,9 +241,14 @@ class Trainer:
                 f"multiple of the {replicas} replicas training in sync, so "
                 "that every replica gets the same share of each batch.")
         tf.keras.utils.set_random_seed(config.seed)
+        # A host variable, like the loop's counters below: every worker
+        # sets it to the same agreed value.
+        self.budget_share = tf.Variable(0.0, dtype=tf.float32,
+                                        trainable=False)
         with strategy.scope():
             self.model = build_model()
-            self._learning_rate = config.learning_rate_schedule()
+            self._learning_rate = config.learning_rate_schedule(
+                self.budget_share)
             self.optimizer = tf.keras.optimizers.Adam(
                 learning_rate=self._learning_rate,
                 global_clipnorm=config.clip_norm)
@@ -453,6 +486,7 @@ class Trainer:
         self._session_started = time.time()
         self._seconds_before = float(self.trained_seconds)
         self._nonfinite_in_a_row = 0
+        self._update_budget_share()
         writers = {name: tf.summary.create_file_writer(
             os.path.join(self.writes.tensorboard, name)) for name in ("train",
                                                                  "valid")}
@@ -522,6 +556,8 @@ class Trainer:
                     raise preemption.Preempted(
                         stop.requested or "a stop signal to another worker",
                         step)
+                if step % _BUDGET_CHECK_STEPS == 0:
+                    self._update_budget_share()
                 if (config.checkpoint_every_steps and
                         step % config.checkpoint_every_steps == 0):
                     with self.time_profile.part("checkpoints"):
@@ -561,6 +597,14 @@ class Trainer:
         variable is per replica under a multi-replica strategy)."""
         rate = self._learning_rate
         return float(rate(self.step) if callable(rate) else rate)
+
+    def _update_budget_share(self) -> None:
+        """Sets `budget_share` to the share of the time budget spent, for a
+        learning rate that decays with the budget."""
+        if self.config.decay_with_budget:
+            spent, = self._agreed(self._trained_seconds())
+            self.budget_share.assign(
+                spent / (60 * self.config.max_train_minutes))
 
     def _budget_spent(self) -> bool:
         """Whether the training time, as every worker agrees on it, has

@@ -92,6 +92,7 @@ TABLE = {
     "TrainConfig.init_from": ((), TEXT),
     "TrainConfig.warmup_steps": ((), NON_NEGATIVE_INT),
     "TrainConfig.decay_steps": ((), POSITIVE_INT),
+    "TrainConfig.decay_with_budget": ((), BOOLEAN),
     "TrainConfig.final_learning_rate_fraction": ((), ("-0.1", "1.5", "'x'")),
     "TrainConfig.weight_average_decay": ((), RATE),
     "SampleConfig.num_samples": ((), POSITIVE_INT),

@@ -53,6 +53,51 @@ def test_the_trainer_decays_the_rate_to_its_final_fraction(tmp_path):
     assert float(trainer.optimizer.learning_rate) == pytest.approx(0.0025)
 
 
+@pytest.mark.parametrize("share, rate", [
+    (0.0, 0.01), (0.5, 0.01 * (0.2 + 0.8 * 0.5)), (1.0, 0.002),
+    (1.7, 0.002)])
+def test_a_decay_can_follow_a_variable_instead_of_the_steps(share, rate):
+    progress = tf.Variable(share, dtype=tf.float32)
+    schedule = WarmupCosine(0.01, final_fraction=0.2, progress=progress)
+    assert float(schedule(123)) == pytest.approx(rate, rel=1e-6)
+
+
+def test_a_decay_has_one_end():
+    with pytest.raises(ValueError, match="not both"):
+        WarmupCosine(0.01, decay_steps=10, progress=tf.Variable(0.0))
+
+
+def test_the_trainer_decays_the_rate_with_the_time_budget_spent(tmp_path):
+    # A run resumed after half its budget takes its next step at the rate
+    # of the decay's middle: Adam's first update moves the largest weight
+    # by exactly that rate (see the warm-up test above). The budget is long
+    # enough that the milliseconds before the step do not show.
+    trainer = make_trainer(tmp_path, learning_rate=0.01,
+                           decay_with_budget=True,
+                           final_learning_rate_fraction=0.2,
+                           max_train_minutes=1000.0, max_steps=1)
+    trainer.trained_seconds.assign(30000.0)
+    before = [v.numpy() for v in trainer.model.trainable_variables]
+    fit(trainer, scale_pieces(12), scale_pieces(3, seed=1))
+    assert int(trainer.step) == 1
+    moved = max(np.abs(v.numpy() - b).max() for v, b in
+                zip(trainer.model.trainable_variables, before))
+    assert moved == pytest.approx(0.01 * (0.2 + 0.8 * 0.5), rel=1e-3)
+    assert float(trainer.budget_share) == pytest.approx(0.5, rel=1e-4)
+
+
+def test_without_the_budget_decay_the_spent_budget_leaves_the_rate(tmp_path):
+    trainer = make_trainer(tmp_path, learning_rate=0.01,
+                           final_learning_rate_fraction=0.2,
+                           max_train_minutes=1000.0, max_steps=1)
+    trainer.trained_seconds.assign(30000.0)
+    before = [v.numpy() for v in trainer.model.trainable_variables]
+    fit(trainer, scale_pieces(12), scale_pieces(3, seed=1))
+    moved = max(np.abs(v.numpy() - b).max() for v, b in
+                zip(trainer.model.trainable_variables, before))
+    assert moved == pytest.approx(0.01, rel=1e-3)
+
+
 def test_the_average_copies_the_first_update_then_moves_by_its_decay():
     weight = tf.Variable([1.0, -2.0])
     average = WeightAverage([weight], decay=0.5)
@@ -167,3 +212,15 @@ def test_a_decay_must_end_after_the_warmup():
             r"TrainConfig.decay_steps \(10\) must be larger than "
             r"TrainConfig.warmup_steps \(10\): the decay starts where")):
         TrainConfig(warmup_steps=10, decay_steps=10)
+
+
+def test_a_decay_with_the_budget_needs_a_budget_and_no_step_end():
+    with pytest.raises(ConfigurationError, match=(
+            r"^TrainConfig.decay_with_budget decays the learning rate over "
+            r"the time budget; set TrainConfig.max_train_minutes too.$")):
+        TrainConfig(decay_with_budget=True)
+    with pytest.raises(ConfigurationError, match=(
+            r"^TrainConfig.decay_with_budget and TrainConfig.decay_steps "
+            r"both set where the decay ends; set one of them.$")):
+        TrainConfig(decay_with_budget=True, decay_steps=10,
+                    max_train_minutes=5)
