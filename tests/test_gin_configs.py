@@ -60,6 +60,9 @@ def _values(experiment):
         "max_steps": experiment.train.max_steps,
         "warmup_steps": experiment.train.warmup_steps,
         "decay_steps": experiment.train.decay_steps,
+        "decay_with_budget": experiment.train.decay_with_budget,
+        "max_epochs": experiment.train.max_epochs,
+        "patience": experiment.train.patience,
         "final_learning_rate_fraction":
             experiment.train.final_learning_rate_fraction,
         "weight_average_decay": experiment.train.weight_average_decay,
@@ -93,7 +96,7 @@ def _bound(constraint, constraints, parameter):
 
 # The training schedule of every experiment that sets none of its own, and
 # a rule only the note stream uses.
-DEFAULTS = dict(warmup_steps=0, decay_steps=None,
+DEFAULTS = dict(warmup_steps=0, decay_steps=None, decay_with_budget=False,
                 final_learning_rate_fraction=0.0,
                 weight_average_decay=0.0, validate_every_epochs=1,
                 stream_max_run_quarters=None)
@@ -104,7 +107,8 @@ EXPECTED = {
     "duration_rnn.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.002,
-        max_train_minutes=13, transpose_semitones=5, temperature=0.9,
+        max_epochs=1000, patience=0, decay_with_budget=True,
+        dropout=(0.2, 0.2), max_train_minutes=13, transpose_semitones=5, temperature=0.8,
         end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=2,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -114,7 +118,8 @@ EXPECTED = {
     "duration_rnn_original.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
-        max_train_minutes=13, transpose_semitones=5, temperature=0.875,
+        max_epochs=200, patience=15,
+        dropout=(0.0, 0.0), max_train_minutes=13, transpose_semitones=5, temperature=0.875,
         end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=1,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -124,7 +129,8 @@ EXPECTED = {
     "duration_rnn_gru.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
-        max_train_minutes=13, transpose_semitones=5, temperature=0.85,
+        max_epochs=200, patience=15,
+        dropout=(0.0, 0.0), max_train_minutes=13, transpose_semitones=5, temperature=0.85,
         end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=1,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -134,7 +140,8 @@ EXPECTED = {
     "event_stream_rnn.gin": dict(
         source="BachChorales", encoder="EventStreamEncoder",
         model="EventRNN", batch_size=32, window_length=128,
-        learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
+        learning_rate=0.002, max_epochs=200, patience=15,
+        dropout=(0.3, 0.3), max_train_minutes=13, transpose_semitones=5,
         temperature=0.65, end_odds=1.0, min_quarters=0,
         max_events=4096, num_layers=2,
         constraints=("StreamMaxRun",), stream_max_run_quarters=6,
@@ -144,7 +151,8 @@ EXPECTED = {
     "event_transformer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
-        learning_rate=0.001, max_train_minutes=13, transpose_semitones=5,
+        learning_rate=0.001, max_epochs=200, patience=15,
+        dropout=(0.2, 0.3), max_train_minutes=13, transpose_semitones=5,
         temperature=0.9, end_odds=16.0, min_quarters=24,
         max_events=600, num_layers=3,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -153,7 +161,8 @@ EXPECTED = {
     "harmonizer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
-        learning_rate=0.002, max_train_minutes=13, transpose_semitones=5,
+        learning_rate=0.002, max_epochs=200, patience=15,
+        dropout=(0.1, 0.1), max_train_minutes=13, transpose_semitones=5,
         temperature=0.6, end_odds=1.0, min_quarters=0,
         max_events=600, num_layers=2,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -163,7 +172,8 @@ EXPECTED = {
     "jsb_grid.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
-        max_train_minutes=30, max_steps=4000, validate_every_epochs=4,
+        max_epochs=10000, patience=10,
+        dropout=(0.3, 0.3), max_train_minutes=30, max_steps=4000, validate_every_epochs=4,
         transpose_semitones=5, temperature=0.8,
         end_odds=1.0, min_quarters=0,
         max_events=1024, num_layers=2,
@@ -173,7 +183,9 @@ EXPECTED = {
     "jsb_pianoroll.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=64, learning_rate=0.002,
-        max_train_minutes=45, max_steps=650, weight_average_decay=0.99, transpose_semitones=0,
+        max_epochs=10000, patience=0,
+        dropout=(0.3, 0.3), max_train_minutes=45, max_steps=650,
+        weight_average_decay=0.99, transpose_semitones=0,
         temperature=0.7, end_odds=1.0, min_quarters=0,
         max_events=256, num_layers=2,
         constraints=(),
@@ -199,6 +211,8 @@ def test_shipped_values(path):
     values["features"] = tuple(model.features)
     values["head"] = type(model.head).__name__
     values["held_counts"] = getattr(model, "held_counts", None)
+    values["dropout"] = (getattr(model, "dropout", None),
+                         getattr(model.head, "dropout", None))
     expected = dict(DEFAULTS, **EXPECTED[path.name])
     assert values == expected
 
