@@ -104,7 +104,8 @@ class TrainConfig:
             at the final rate on a slow machine and a fast one alike. Needs
             `max_train_minutes`; excludes `decay_steps`. The steps then
             depend on the machine's speed, as the budget's stop already
-            does.
+            does, and a resumed run, whose rates follow its own sessions'
+            times, does not repeat an uninterrupted one bit for bit.
         final_learning_rate_fraction: Where the decay ends, as a fraction
             of `learning_rate`.
         weight_average_decay: Validate, keep as best, sample and export an
