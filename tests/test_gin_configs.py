@@ -108,7 +108,8 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.002,
         max_epochs=1000, patience=0, decay_with_budget=True,
-        dropout=(0.2, 0.2), max_train_minutes=13, transpose_semitones=5, temperature=0.8,
+        head_width=256, dropout=(0.2, 0.2),
+        max_train_minutes=13, transpose_semitones=5, temperature=0.8,
         end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=2,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -119,7 +120,8 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
         max_epochs=200, patience=15,
-        dropout=(0.0, 0.0), max_train_minutes=13, transpose_semitones=5, temperature=0.875,
+        head_width=256, dropout=(0.0, 0.0),
+        max_train_minutes=13, transpose_semitones=5, temperature=0.875,
         end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=1,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -130,7 +132,8 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
         max_epochs=200, patience=15,
-        dropout=(0.0, 0.0), max_train_minutes=13, transpose_semitones=5, temperature=0.85,
+        head_width=256, dropout=(0.0, 0.0),
+        max_train_minutes=13, transpose_semitones=5, temperature=0.85,
         end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=1,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -141,7 +144,7 @@ EXPECTED = {
         source="BachChorales", encoder="EventStreamEncoder",
         model="EventRNN", batch_size=32, window_length=128,
         learning_rate=0.002, max_epochs=200, patience=15,
-        dropout=(0.3, 0.3), max_train_minutes=13, transpose_semitones=5,
+        head_width=128, dropout=(0.3, 0.3), max_train_minutes=13, transpose_semitones=5,
         temperature=0.65, end_odds=1.0, min_quarters=0,
         max_events=4096, num_layers=2,
         constraints=("StreamMaxRun",), stream_max_run_quarters=6,
@@ -152,7 +155,7 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
         learning_rate=0.001, max_epochs=200, patience=15,
-        dropout=(0.2, 0.3), max_train_minutes=13, transpose_semitones=5,
+        head_width=128, dropout=(0.2, 0.3), max_train_minutes=13, transpose_semitones=5,
         temperature=0.9, end_odds=16.0, min_quarters=24,
         max_events=600, num_layers=3,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -162,7 +165,7 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
         learning_rate=0.002, max_epochs=200, patience=15,
-        dropout=(0.1, 0.1), max_train_minutes=13, transpose_semitones=5,
+        head_width=128, dropout=(0.1, 0.1), max_train_minutes=13, transpose_semitones=5,
         temperature=0.6, end_odds=1.0, min_quarters=0,
         max_events=600, num_layers=2,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -173,7 +176,8 @@ EXPECTED = {
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
         max_epochs=10000, patience=10,
-        dropout=(0.3, 0.3), max_train_minutes=30, max_steps=4000, validate_every_epochs=4,
+        head_width=256, dropout=(0.3, 0.3),
+        max_train_minutes=30, max_steps=4000, validate_every_epochs=4,
         transpose_semitones=5, temperature=0.8,
         end_odds=1.0, min_quarters=0,
         max_events=1024, num_layers=2,
@@ -184,7 +188,7 @@ EXPECTED = {
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=64, learning_rate=0.002,
         max_epochs=10000, patience=0,
-        dropout=(0.3, 0.3), max_train_minutes=45, max_steps=650,
+        head_width=256, dropout=(0.3, 0.3), max_train_minutes=45, max_steps=650,
         weight_average_decay=0.99, transpose_semitones=0,
         temperature=0.7, end_odds=1.0, min_quarters=0,
         max_events=256, num_layers=2,
@@ -213,8 +217,15 @@ def test_shipped_values(path):
     values["held_counts"] = getattr(model, "held_counts", None)
     values["dropout"] = (getattr(model, "dropout", None),
                          getattr(model.head, "dropout", None))
+    values["head_width"] = _head_width(model.head)
     expected = dict(DEFAULTS, **EXPECTED[path.name])
     assert values == expected
+
+
+def _head_width(head):
+    """The width of each voice's hidden layer in the head, if it has one."""
+    layer = getattr(head, "from_context", None)
+    return None if layer is None else int(layer.kernel.shape[-1])
 
 
 def _num_layers(model):
