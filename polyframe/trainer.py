@@ -17,6 +17,7 @@ a collective. Workers other than the chief save into a scratch directory.
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import queue
@@ -425,23 +426,26 @@ class Trainer:
         both cores idle). A fixed prefetch keeps the steps fed: reading
         batches takes under 2 % of the training time.
         """
+        return iter(self.strategy.distribute_datasets_from_function(
+            functools.partial(self._training_dataset, feed, signature)))
+
+    def _training_dataset(self, feed: "_EpochFeed",
+                          signature: Dict[str, tf.TensorSpec],
+                          context: tf.distribute.InputContext
+                          ) -> tf.data.Dataset:
+        """One input pipeline's batches (see `_training_batches`)."""
         options = tf.data.Options()
         options.autotune.enabled = False
-
-        def dataset_for(context: tf.distribute.InputContext):
-            per_replica = context.get_per_replica_batch_size(
-                self.config.batch_size)
-            return (tf.data.Dataset.from_generator(
-                feed.chunks, output_signature=signature)
-                    .unbatch()
-                    .shard(context.num_input_pipelines,
-                           context.input_pipeline_id)
-                    .batch(per_replica, drop_remainder=True)
-                    .prefetch(_PREFETCHED_BATCHES)
-                    .with_options(options))
-
-        return iter(self.strategy.distribute_datasets_from_function(
-            dataset_for))
+        per_replica = context.get_per_replica_batch_size(
+            self.config.batch_size)
+        return (tf.data.Dataset.from_generator(
+            feed.chunks, output_signature=signature)
+                .unbatch()
+                .shard(context.num_input_pipelines,
+                       context.input_pipeline_id)
+                .batch(per_replica, drop_remainder=True)
+                .prefetch(_PREFETCHED_BATCHES)
+                .with_options(options))
 
     def evaluate(self, batches: Iterable[pipeline.Batch]) -> Dict[str, float]:
         """Returns NLL metrics (see `polyframe.metrics`) summed over `batches`."""

@@ -14,7 +14,7 @@ from polyframe.distribution import make_strategy
 from polyframe.encoding import Field
 from polyframe.errors import UserFacingError
 from polyframe.model_dir import ModelDir
-from polyframe.trainer import Trainer, TrainConfig
+from polyframe.trainer import Trainer, TrainConfig, _EpochFeed
 from polyframe_plugins.models.event_rnn import EventRNN
 
 plugin_loading.load_plugins()
@@ -278,3 +278,16 @@ def test_a_failing_window_generator_stops_the_fit_with_its_error(tmp_path):
         trainer.fit(broken_epoch,
                     lambda: pipeline.whole_pieces(valid, 8, FRAMING))
     assert int(trainer.step) == 0
+
+
+def test_the_training_pipeline_is_not_autotuned(tmp_path):
+    """Freeing an autotuned iterator waits for its tuning thread, which
+    after a long fit left the job idle for over a minute (BENCHMARKS.md,
+    "The end of a fit"); the pipeline prefetches a fixed number instead."""
+    trainer = make_trainer(tmp_path)
+    signature = pipeline.epoch_of(scale_pieces(4), 8, FRAMING,
+                                  np.random.default_rng(0)).signature()
+    dataset = trainer._training_dataset(
+        _EpochFeed(), signature, tf.distribute.InputContext())
+    assert dataset.options().autotune.enabled is False
+    assert dataset.element_spec["events"].shape[0] == 4
