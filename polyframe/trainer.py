@@ -113,6 +113,10 @@ class TrainConfig:
             exponential moving average of the weights with this decay per
             step (0: the weights themselves). See
             `polyframe.weight_average`.
+        weight_decay: Decoupled weight decay (AdamW): before each update
+            every trainable weight shrinks by this times the step's
+            learning rate, as a share of itself (0: none). A regulariser
+            that, unlike dropout, does not slow each step's learning.
     """
 
     batch_size: int = 32
@@ -139,6 +143,7 @@ class TrainConfig:
     decay_with_budget: bool = False
     final_learning_rate_fraction: float = 0.0
     weight_average_decay: float = 0.0
+    weight_decay: float = 0.0
 
     def __post_init__(self):
         owner = "TrainConfig"
@@ -194,6 +199,7 @@ class TrainConfig:
                     maximum=1.0)
         checks.real(owner, "weight_average_decay", self.weight_average_decay,
                     minimum=0.0, below=1.0)
+        checks.real(owner, "weight_decay", self.weight_decay, minimum=0.0)
 
     def learning_rate_schedule(self, budget_share=None):
         """Adam's learning rate: the constant `learning_rate`, or a
@@ -253,7 +259,8 @@ class Trainer:
                 self.budget_share)
             self.optimizer = tf.keras.optimizers.Adam(
                 learning_rate=self._learning_rate,
-                global_clipnorm=config.clip_norm)
+                global_clipnorm=config.clip_norm,
+                weight_decay=config.weight_decay or None)
             self.optimizer.build(self.model.trainable_variables)
             self.average = (WeightAverage(self.model.trainable_variables,
                                           config.weight_average_decay)

@@ -95,6 +95,7 @@ TABLE = {
     "TrainConfig.decay_with_budget": ((), BOOLEAN),
     "TrainConfig.final_learning_rate_fraction": ((), ("-0.1", "1.5", "'x'")),
     "TrainConfig.weight_average_decay": ((), RATE),
+    "TrainConfig.weight_decay": ((), NON_NEGATIVE_REAL),
     "SampleConfig.num_samples": ((), POSITIVE_INT),
     "SampleConfig.primer_events": ((), NON_NEGATIVE_INT),
     "SampleConfig.max_events": ((), POSITIVE_INT),
@@ -178,6 +179,8 @@ TABLE = {
     "constraints.stream_max_run.quarters": (STREAM, POSITIVE_REAL),
     "constraints.field_temperature.factors": (FIELD_TEMPERATURE, (
         "{'duration': 0}", "{'nope': 0.5}", "0.5")),
+    "constraints.field_temperature.voice_factors": (FIELD_TEMPERATURE, (
+        "{'alto': 0}", "{'viola': 1.2}", "1.2")),
     "constraints.voice_range.ranges": (VOICE_RANGE, (
         "((0, (60, 200)),)", "((-1, (60, 70)),)", "((0, (70, 60)),)")),
     "sources.bach.valid_fraction": ((), FRACTION),

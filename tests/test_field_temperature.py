@@ -19,8 +19,8 @@ def duration_encoder():
     return encoder
 
 
-def context(field, batch=1):
-    return StepContext(voice=0, field=field, step=tf.constant(0),
+def context(field, batch=1, voice=0):
+    return StepContext(voice=voice, field=field, step=tf.constant(0),
                        time=tf.zeros([batch], tf.int32),
                        drawn=tf.zeros([batch, 4, 2], tf.int32))
 
@@ -40,6 +40,27 @@ def test_only_the_named_field_is_scaled_and_forbidden_tokens_stay():
     unchanged = FieldTemperature(duration_encoder())
     np.testing.assert_array_equal(unchanged(logits, context(1)).numpy(),
                                   logits.numpy())
+
+
+def test_a_named_voice_is_scaled_in_every_field_times_the_field_factor():
+    processor = FieldTemperature(duration_encoder(), {"duration": 0.5},
+                                 voice_factors={"Alto": 2.0})
+    logits = tf.constant([[1.0, -2.0, NEVER, 4.0]])
+    alto, soprano = 1, 0
+    # The alto's pitches at twice the temperature, its durations at 2 x 0.5.
+    np.testing.assert_allclose(
+        processor(logits, context(0, voice=alto)).numpy(),
+        [[0.5, -1.0, NEVER, 2.0]])
+    np.testing.assert_allclose(
+        processor(logits, context(1, voice=alto)).numpy(),
+        logits.numpy())
+    # The soprano keeps the sampler's temperature for its pitches.
+    np.testing.assert_array_equal(
+        processor(logits, context(0, voice=soprano)).numpy(),
+        logits.numpy())
+    np.testing.assert_allclose(
+        processor(logits, context(1, voice=soprano)).numpy(),
+        [[2.0, -4.0, NEVER, 8.0]])
 
 
 @pytest.mark.parametrize("field, factor", [(1, 0.5), (0, 1.0)])
@@ -69,5 +90,19 @@ def test_draws_follow_the_sampler_temperature_times_the_factor(field,
 def test_bad_factors_are_refused_naming_the_setting(factors, message):
     with pytest.raises(checks.ConfigurationError) as error:
         FieldTemperature(duration_encoder(), factors)
+    assert message in str(error.value)
+    assert "constraints.field_temperature" in str(error.value)
+
+
+@pytest.mark.parametrize("factors, message", [
+    ({"viola": 1.2}, "voice_factors names the voice 'viola', which "
+     "DurationEncoder does not have; its voices are soprano, alto, tenor, "
+     "bass"),
+    ({"alto": -1.0}, "voice_factors['alto']"),
+    (1.2, "voice_factors must map voice names (soprano, alto, tenor, bass)"),
+])
+def test_bad_voice_factors_are_refused_naming_the_setting(factors, message):
+    with pytest.raises(checks.ConfigurationError) as error:
+        FieldTemperature(duration_encoder(), voice_factors=factors)
     assert message in str(error.value)
     assert "constraints.field_temperature" in str(error.value)

@@ -98,6 +98,27 @@ def test_without_the_budget_decay_the_spent_budget_leaves_the_rate(tmp_path):
     assert moved == pytest.approx(0.01, rel=1e-3)
 
 
+def test_weight_decay_shrinks_every_weight_by_its_rate_before_the_update(
+        tmp_path):
+    # Two trainers from the same initial weights take the same step on the
+    # same batch; Adam's update depends on the gradient alone, so the
+    # weights differ by exactly the decay: rate x weight_decay x weight.
+    batch = one_batch(scale_pieces(4))
+    plain = make_trainer(tmp_path / "plain", learning_rate=0.01)
+    decayed = make_trainer(tmp_path / "decayed", learning_rate=0.01,
+                           weight_decay=0.5)
+    before = [v.numpy() for v in plain.model.trainable_variables]
+    for variable, value in zip(decayed.model.trainable_variables, before):
+        variable.assign(value)
+    plain._train_step(batch)
+    decayed._train_step(batch)
+    for p, d, b in zip(plain.model.trainable_variables,
+                       decayed.model.trainable_variables, before):
+        np.testing.assert_allclose(p.numpy() - d.numpy(), 0.01 * 0.5 * b,
+                                   atol=1e-6)
+    assert any(np.abs(b).max() > 0.1 for b in before)
+
+
 def test_the_average_copies_the_first_update_then_moves_by_its_decay():
     weight = tf.Variable([1.0, -2.0])
     average = WeightAverage([weight], decay=0.5)

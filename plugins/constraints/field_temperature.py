@@ -1,4 +1,4 @@
-"""A temperature per field: sharpen the rhythm, keep the pitches free.
+"""A temperature per field and per voice: sharpen the rhythm, free a voice.
 
 One temperature for every token makes one trade-off for all of them. A
 chorale's rhythm is plain (mostly quarter notes; eighths pass between chord
@@ -16,6 +16,15 @@ A field is then drawn at the sampler's temperature times its factor (a
 temperature sampler at 0.9 draws durations at 0.45). It changes the logits
 before the draw like every step of the chain; tokens that a constraint
 before it forbade stay forbidden.
+
+Voices can be scaled too, by name. A model that keeps its inner voices
+close together (an alto that moves within a narrower range than Bach's)
+can draw them a little more freely without widening the soprano:
+
+    constraints.field_temperature.voice_factors = {'alto': 1.15}
+
+A token of a scaled voice and a scaled field is drawn at the product of
+both factors (the alto's durations above: 0.9 x 0.5 x 1.15).
 """
 
 from typing import Mapping, Optional
@@ -32,42 +41,62 @@ _OWNER = "constraints.field_temperature"
 
 @CONSTRAINTS.register("field_temperature")
 class FieldTemperature(Constraint):
-    """Multiplies the temperature of the named fields by their factors.
+    """Multiplies the temperature of the named fields and voices by their
+    factors.
 
     Args:
-        encoder: The encoder (its fields' names).
+        encoder: The encoder (its fields' and voices' names).
         factors: Field name to factor, each a real number > 0: below 1 the
             field is drawn more surely than the rest, above 1 more freely.
             None (the default) changes nothing.
+        voice_factors: Voice name (the encoder's, in any case: 'alto') to
+            factor, the same way for every token of that voice. None (the
+            default) changes nothing.
 
     Raises:
         ConfigurationError: a name that is not one of the encoder's fields
-            (the message lists them), or a factor that is not > 0.
+            or voices (the message lists them), or a factor that is not > 0.
     """
 
     def __init__(self, encoder: EventEncoder,
-                 factors: Optional[Mapping[str, float]] = None):
-        names = [field.name for field in encoder.fields]
-        factors = {} if factors is None else factors
-        if not isinstance(factors, Mapping):
-            raise checks.ConfigurationError(
-                f"{_OWNER}.factors must map field names ({', '.join(names)}) "
-                f"to factors, got {factors!r}.")
-        self._scales = {}
-        for name, factor in factors.items():
-            if name not in names:
-                raise checks.ConfigurationError(
-                    f"{_OWNER}.factors names the field {name!r}, which "
-                    f"{type(encoder).__name__} does not have; its fields are "
-                    f"{', '.join(names)}.")
-            factor = checks.real(_OWNER, f"factors[{name!r}]", factor,
-                                 above=0.0)
-            self._scales[names.index(name)] = 1.0 / factor
+                 factors: Optional[Mapping[str, float]] = None,
+                 voice_factors: Optional[Mapping[str, float]] = None):
+        self._field_scales = _scales(
+            "factors", "field",
+            [field.name.lower() for field in encoder.fields],
+            factors, type(encoder).__name__)
+        self._voice_scales = _scales(
+            "voice_factors", "voice",
+            [name.lower() for name in encoder.voice_names],
+            voice_factors, type(encoder).__name__)
 
     def __call__(self, logits, context: StepContext):
-        scale = self._scales.get(context.field)
-        if scale is None:
+        scale = (self._field_scales.get(context.field, 1.0)
+                 * self._voice_scales.get(context.voice, 1.0))
+        if scale == 1.0:
             return logits
         allowed = logits > NEVER / 2
         return tf.where(allowed, logits * tf.cast(scale, logits.dtype),
                         logits)
+
+
+def _scales(setting: str, kind: str, names, factors, encoder_name: str):
+    """Index of each named field or voice to the inverse of its factor
+    (`names` in lower case; a name matches in any case)."""
+    factors = {} if factors is None else factors
+    if not isinstance(factors, Mapping):
+        raise checks.ConfigurationError(
+            f"{_OWNER}.{setting} must map {kind} names ({', '.join(names)}) "
+            f"to factors, got {factors!r}.")
+    scales = {}
+    for name, factor in factors.items():
+        key = name.lower() if isinstance(name, str) else name
+        if key not in names:
+            raise checks.ConfigurationError(
+                f"{_OWNER}.{setting} names the {kind} {name!r}, which "
+                f"{encoder_name} does not have; its {kind}s are "
+                f"{', '.join(names)}.")
+        factor = checks.real(_OWNER, f"{setting}[{name!r}]", factor,
+                             above=0.0)
+        scales[names.index(key)] = 1.0 / factor
+    return scales
