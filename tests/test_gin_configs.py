@@ -75,6 +75,9 @@ def _values(experiment):
         "constraints": constraints,
         "field_factors": _bound("FieldTemperature", constraints,
                                 "constraints.field_temperature.factors"),
+        "voice_factors": _bound(
+            "FieldTemperature", constraints,
+            "constraints.field_temperature.voice_factors"),
         "max_run_quarters": _bound("MaxRun", constraints,
                                    "constraints.max_run.quarters"),
         "stream_max_run_quarters": _bound(
@@ -99,7 +102,7 @@ def _bound(constraint, constraints, parameter):
 DEFAULTS = dict(warmup_steps=0, decay_steps=None, decay_with_budget=False,
                 final_learning_rate_fraction=0.0,
                 weight_average_decay=0.0, validate_every_epochs=1,
-                stream_max_run_quarters=None)
+                stream_max_run_quarters=None, voice_factors=None)
 
 # Each shipped experiment's actual values: a change to a gin file that is not
 # also made here fails, so no published number moves by accident.
@@ -108,19 +111,20 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.002,
         max_epochs=1000, patience=0, decay_with_budget=True,
-        head_width=256, dropout=(0.2, 0.2),
+        width=256, head_width=384, dropout=(0.2, 0.2),
         max_train_minutes=13, transpose_semitones=5, temperature=0.8,
         end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=2,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
+        voice_factors={"alto": 1.45},
         features=("times",), max_steps=None,
         head="AutoregressiveHead", held_counts=0),
     "duration_rnn_original.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
         max_epochs=200, patience=15,
-        head_width=256, dropout=(0.0, 0.0),
+        width=256, head_width=256, dropout=(0.0, 0.0),
         max_train_minutes=13, transpose_semitones=5, temperature=0.875,
         end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=1,
@@ -132,7 +136,7 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
         max_epochs=200, patience=15,
-        head_width=256, dropout=(0.0, 0.0),
+        width=256, head_width=256, dropout=(0.0, 0.0),
         max_train_minutes=13, transpose_semitones=5, temperature=0.85,
         end_odds=24.0, min_quarters=24,
         max_events=600, num_layers=1,
@@ -144,7 +148,7 @@ EXPECTED = {
         source="BachChorales", encoder="EventStreamEncoder",
         model="EventRNN", batch_size=32, window_length=128,
         learning_rate=0.002, max_epochs=200, patience=15,
-        head_width=128, dropout=(0.3, 0.3), max_train_minutes=13, transpose_semitones=5,
+        width=256, head_width=128, dropout=(0.3, 0.3), max_train_minutes=13, transpose_semitones=5,
         temperature=0.65, end_odds=1.0, min_quarters=0,
         max_events=4096, num_layers=2,
         constraints=("StreamMaxRun",), stream_max_run_quarters=6,
@@ -155,7 +159,7 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder",
         model="EventTransformer", batch_size=32, window_length=40,
         learning_rate=0.001, max_epochs=200, patience=15,
-        head_width=128, dropout=(0.2, 0.3), max_train_minutes=13, transpose_semitones=5,
+        width=128, head_width=128, dropout=(0.2, 0.3), max_train_minutes=13, transpose_semitones=5,
         temperature=0.9, end_odds=16.0, min_quarters=24,
         max_events=600, num_layers=3,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -165,7 +169,7 @@ EXPECTED = {
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
         learning_rate=0.002, max_epochs=200, patience=15,
-        head_width=128, dropout=(0.1, 0.1), max_train_minutes=13, transpose_semitones=5,
+        width=256, head_width=128, dropout=(0.1, 0.1), max_train_minutes=13, transpose_semitones=5,
         temperature=0.6, end_odds=1.0, min_quarters=0,
         max_events=600, num_layers=2,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -176,7 +180,7 @@ EXPECTED = {
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
         max_epochs=10000, patience=10,
-        head_width=256, dropout=(0.3, 0.3),
+        width=256, head_width=256, dropout=(0.3, 0.3),
         max_train_minutes=30, max_steps=4000, validate_every_epochs=4,
         transpose_semitones=5, temperature=0.8,
         end_odds=1.0, min_quarters=0,
@@ -188,7 +192,8 @@ EXPECTED = {
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=64, learning_rate=0.002,
         max_epochs=10000, patience=0,
-        head_width=256, dropout=(0.3, 0.3), max_train_minutes=45, max_steps=650,
+        width=64, head_width=64, dropout=(0.3, 0.3), max_train_minutes=30,
+        max_steps=2000,
         weight_average_decay=0.99, transpose_semitones=0,
         temperature=0.7, end_odds=1.0, min_quarters=0,
         max_events=256, num_layers=2,
@@ -218,6 +223,7 @@ def test_shipped_values(path):
     values["dropout"] = (getattr(model, "dropout", None),
                          getattr(model.head, "dropout", None))
     values["head_width"] = _head_width(model.head)
+    values["width"] = _width(model)
     expected = dict(DEFAULTS, **EXPECTED[path.name])
     assert values == expected
 
@@ -226,6 +232,14 @@ def _head_width(head):
     """The width of each voice's hidden layer in the head, if it has one."""
     layer = getattr(head, "from_context", None)
     return None if layer is None else int(layer.kernel.shape[-1])
+
+
+def _width(model):
+    """The recurrent cells' units, or the Transformer's model width."""
+    cells = getattr(model, "cells", None)
+    if cells:
+        return cells[0].num_units
+    return getattr(model, "d_model", None)
 
 
 def _num_layers(model):
