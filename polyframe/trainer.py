@@ -115,8 +115,7 @@ class TrainConfig:
             `polyframe.weight_average`.
         weight_decay: Decoupled weight decay (AdamW): before each update
             every trainable weight shrinks by this times the step's
-            learning rate, as a share of itself (0: none). A regulariser
-            that, unlike dropout, does not slow each step's learning.
+            learning rate, as a share of itself (0: none).
     """
 
     batch_size: int = 32

@@ -17,11 +17,14 @@ temperature sampler at 0.9 draws durations at 0.45). It changes the logits
 before the draw like every step of the chain; tokens that a constraint
 before it forbade stay forbidden.
 
-Voices can be scaled too, by name. A model that keeps its inner voices
-close together (an alto that moves within a narrower range than Bach's)
-can draw them a little more freely without widening the soprano:
+Voices can be scaled too, by name. A model whose alto moves within a
+narrower range than Bach's can draw it more freely than the rest:
 
     constraints.field_temperature.voice_factors = {'alto': 1.15}
+
+The other voices follow what the alto does, so check their ranges too: on
+some models a freer alto widens the soprano (BENCHMARKS.md, "The default
+job: a wider head").
 
 A token of a scaled voice and a scaled field is drawn at the product of
 both factors (the alto's durations above: 0.9 x 0.5 x 1.15).
