@@ -168,8 +168,9 @@ EXPECTED = {
     "harmonizer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
-        learning_rate=0.002, max_epochs=200, patience=15,
-        width=256, head_width=128, dropout=(0.1, 0.1), max_train_minutes=13, transpose_semitones=5,
+        learning_rate=0.002, max_epochs=1000, patience=0,
+        decay_with_budget=True,
+        width=256, head_width=128, dropout=(0.2, 0.2), max_train_minutes=13, transpose_semitones=5,
         temperature=0.6, end_odds=1.0, min_quarters=0,
         max_events=600, num_layers=2,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
@@ -257,5 +258,5 @@ def test_harmonizer_reads_the_melody_ahead_without_a_recurrent_pass():
     assert model.backward is None and model.forward is None
     assert model.melody_width == 0
     assert model.time_features is True
-    assert model.dropout == 0.1
+    assert model.dropout == 0.2
     assert model.melody_voice == 0
