@@ -85,6 +85,18 @@ def transformer_run(tmp_path_factory, bach):
 
 
 @pytest.fixture(scope="session")
+def ensemble_run(tmp_path_factory, bach):
+    """A tiny trained directory of the default model as a two-member
+    ensemble."""
+    model_dir = tmp_path_factory.mktemp("runs") / "ensemble"
+    _train_in_process(model_dir, f"--gin_file={GIN / 'duration_rnn.gin'}",
+                      "--gin_param=Experiment.model = @models.ensemble",
+                      "--gin_param=models.ensemble.member = @models.event_rnn",
+                      "--gin_param=models.ensemble.size = 2")
+    return model_dir
+
+
+@pytest.fixture(scope="session")
 def harmonizer_run(tmp_path_factory, bach):
     """A tiny trained melody-conditioned directory."""
     model_dir = tmp_path_factory.mktemp("runs") / "harmonizer"

@@ -43,6 +43,8 @@ TEXT = ("''", "3")
 TRANSFORMER = ("--gin_file", str(GIN / "event_transformer.gin"))
 HARMONIZER = ("--gin_file", str(GIN / "harmonizer.gin"))
 GRU = ("--gin_file", str(GIN / "duration_rnn_gru.gin"))
+ENSEMBLE = ("Experiment.model = @models.ensemble",
+            "models.ensemble.member = @models.event_rnn")
 GRID = ("Experiment.encoder = @encoders.grid()",)
 EVENT_STREAM = ("Experiment.encoder = @encoders.event_stream()",)
 INDEPENDENT = ("models.event_rnn.head = @heads.independent",)
@@ -121,6 +123,7 @@ TABLE = {
     "encoders.event_stream.steps_per_quarter": (EVENT_STREAM, POSITIVE_INT),
     "encoders.event_stream.min_pitch": (EVENT_STREAM, MIDI_PITCH),
     "encoders.event_stream.max_pitch": (EVENT_STREAM, MIDI_PITCH),
+    "models.ensemble.size": (ENSEMBLE, POSITIVE_INT),
     "models.event_rnn.num_layers": ((), POSITIVE_INT),
     "models.event_rnn.default_embedding_size": ((), POSITIVE_INT),
     "models.event_rnn.dropout": ((), RATE),
@@ -245,13 +248,14 @@ TABLE = {
 
 # Parameters that are not values a user binds: objects the framework or
 # another binding passes in, and variable-scope names.
-NOT_VALUES = {"name", "fields", "cell", "head", "melody_cell",
+NOT_VALUES = {"name", "fields", "cell", "head", "melody_cell", "member",
               "input_size", "state_size", "encoder", "plan", "sampler",
               "constraints", "writers", "source", "model", "train", "sample",
               "augmentation", "options"}
 # Bound by the framework, not by users (the number of voices comes from the
 # encoder).
-FRAMEWORK_BOUND = {"models.event_rnn.num_voices",
+FRAMEWORK_BOUND = {"models.ensemble.num_voices",
+                   "models.event_rnn.num_voices",
                    "models.event_transformer.num_voices",
                    "models.melody_conditioned_rnn.num_voices",
                    "heads.autoregressive.num_voices",

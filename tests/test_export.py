@@ -92,7 +92,7 @@ def _polyframe_generation(model_dir, model, encoder, primers, num_events,
 
 
 def _run_names():
-    names = ["rnn_run"]
+    names = ["rnn_run", "ensemble_run"]
     if (GIN / "event_transformer.gin").exists():
         names.append("transformer_run")
     return names
