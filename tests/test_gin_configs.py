@@ -102,7 +102,8 @@ def _bound(constraint, constraints, parameter):
 DEFAULTS = dict(warmup_steps=0, decay_steps=None, decay_with_budget=False,
                 final_learning_rate_fraction=0.0,
                 weight_average_decay=0.0, validate_every_epochs=1,
-                stream_max_run_quarters=None, voice_factors=None)
+                stream_max_run_quarters=None, voice_factors=None,
+                members=1, ensemble=None)
 
 # Each shipped experiment's actual values: a change to a gin file that is not
 # also made here fails, so no published number moves by accident.
@@ -142,6 +143,7 @@ EXPECTED = {
         max_events=600, num_layers=1,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
+        voice_factors={"alto": 1.2},
         features=(), max_steps=None,
         head="AutoregressiveHead", held_counts=0),
     "event_stream_rnn.gin": dict(
@@ -149,7 +151,7 @@ EXPECTED = {
         model="EventRNN", batch_size=32, window_length=128,
         learning_rate=0.002, max_epochs=200, patience=15,
         width=256, head_width=128, dropout=(0.3, 0.3), max_train_minutes=13, transpose_semitones=5,
-        temperature=0.65, end_odds=1.0, min_quarters=0,
+        temperature=0.675, end_odds=1.0, min_quarters=0,
         max_events=4096, num_layers=2,
         constraints=("StreamMaxRun",), stream_max_run_quarters=6,
         field_factors=None, max_run_quarters=None,
@@ -164,6 +166,7 @@ EXPECTED = {
         max_events=600, num_layers=3,
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
+        voice_factors={"alto": 1.2},
         features=(), max_steps=None, head="AutoregressiveHead", held_counts=None),
     "harmonizer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
@@ -184,7 +187,7 @@ EXPECTED = {
         width=256, head_width=256, dropout=(0.3, 0.3),
         max_train_minutes=30, max_steps=4000, validate_every_epochs=4,
         transpose_semitones=5, temperature=0.8,
-        end_odds=1.0, min_quarters=0,
+        end_odds=4.0, min_quarters=24,
         max_events=1024, num_layers=2,
         constraints=("NoParallels", "MaxRun"),
         field_factors=None, max_run_quarters=6,
@@ -216,6 +219,11 @@ def test_shipped_values(path):
         if experiment.encoder.num_voices == 4 else experiment.model(
             fields=(Field("event", 200),), num_voices=1)
     values = _values(experiment)
+    values["members"] = len(getattr(model, "members", [model]))
+    values["ensemble"] = (type(model).__name__ if hasattr(model, "members")
+                          else None)
+    # An ensemble's settings are its members'.
+    model = getattr(model, "members", [model])[0]
     values["model"] = type(model).__name__
     values["num_layers"] = _num_layers(model)
     values["features"] = tuple(model.features)
