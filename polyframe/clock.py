@@ -26,14 +26,28 @@ class EventClock(abc.ABC):
 
     Attributes:
         ticks_per_quarter: Ticks in a quarter note.
+        per_voice: Whether every voice of an event has its own timing, so
+            that a given note can be forced into a voice at its tick
+            (harmonising, limits on a voice's runs). False for a stream of
+            tokens that only keeps the time of the whole piece.
     """
 
     ticks_per_quarter: int
     min_step_ticks: int = 1
+    per_voice: bool = True
 
     def events_until(self, tick: int) -> int:
         """The most events that can start before `tick`: every event
-        advances time by at least `min_step_ticks`."""
+        advances time by at least `min_step_ticks`.
+
+        Raises:
+            ValueError: if events may take no time (`min_step_ticks` 0), so
+                that no number of events is enough.
+        """
+        if self.min_step_ticks <= 0:
+            raise ValueError(f"{type(self).__name__}: events may take no "
+                             "time, so any number of them fits before a "
+                             "tick")
         return -(-int(tick) // self.min_step_ticks)
 
     @abc.abstractmethod
@@ -95,6 +109,35 @@ class StepClock(EventClock):
     def advance(self, state, event):
         del event
         return (state[0] + 1,)
+
+
+class TokenStepClock(EventClock):
+    """A stream of tokens in which one token ends each grid step (the event
+    stream): notes take no time, and the piece's time is the number of
+    step ends so far. Its one voice holds every pitch, so it keeps the
+    time of the piece, not of voices (`per_voice` is False).
+
+    Args:
+        steps_per_quarter: Grid steps per quarter note; one tick per step.
+        step_end_id: The token that ends a step.
+    """
+
+    min_step_ticks = 0
+    per_voice = False
+
+    def __init__(self, steps_per_quarter: int, step_end_id: int):
+        self.ticks_per_quarter = int(steps_per_quarter)
+        self._step_end_id = int(step_end_id)
+
+    def initial_state(self, batch_size):
+        return (tf.zeros([batch_size], tf.int32),)
+
+    def time(self, state):
+        return state[0]
+
+    def advance(self, state, event):
+        ends_step = tf.equal(event[:, 0, 0], self._step_end_id)
+        return (state[0] + tf.cast(ends_step, tf.int32),)
 
 
 class DurationClock(EventClock):

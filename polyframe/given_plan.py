@@ -63,7 +63,7 @@ def plan_given_voices(encoder: EventEncoder, sequence: music_pb2.NoteSequence,
             saying that the encoder cannot take given voices at all.
     """
     clock = encoder.clock()
-    if clock is None:
+    if clock is None or not clock.per_voice:
         raise UserFacingError(
             f"this model's encoder ({type(encoder).__name__}) has no voices "
             f"to give a {what} in; harmonising needs the duration or grid "

@@ -245,7 +245,8 @@ def _evaluate(experiment) -> None:
 def _read_melody(experiment):
     from polyframe import music_input
     encoder = experiment.encoder
-    if encoder.clock() is None:
+    clock = encoder.clock()
+    if clock is None or not clock.per_voice:
         raise UserFacingError(
             f"this model's encoder ({type(encoder).__name__}) has no voices "
             "to give a melody in; harmonising needs a model trained with the "

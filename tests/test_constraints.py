@@ -15,6 +15,7 @@ from polyframe.encoding import START_ID
 from polyframe.errors import UserFacingError
 from polyframe.generation import Generator
 from polyframe_plugins.constraints import basic
+from polyframe_plugins.encoders.event_stream import STEP_END_ID, EventStreamEncoder
 from polyframe_plugins.encoders.duration import (DURATION_HOLD_ID,
                                                  PITCH_HOLD_ID)
 
@@ -191,8 +192,41 @@ def test_no_piece_ends_before_min_quarters(model, encoder):
     assert unlimited.ended.all() and not unlimited.lengths.any()
 
 
+class ClocklessStream(EventStreamEncoder):
+    """An encoder with END but no clock (a third-party encoder may keep no
+    time)."""
+
+    def clock(self):
+        return None
+
+
 def test_min_quarters_needs_an_encoder_that_keeps_time():
-    encoder = registries.ENCODERS.get("event_stream")()  # END, no clock.
     with pytest.raises(UserFacingError, match=r"constraints\.end_at_model_rate: "
                        r"min_quarters needs an encoder that keeps time"):
-        basic.EndAtModelRate(encoder, min_quarters=4)
+        basic.EndAtModelRate(ClocklessStream(), min_quarters=4)
+
+
+def test_a_note_stream_ends_no_sooner_than_min_quarters():
+    encoder = EventStreamEncoder(steps_per_quarter=2, min_pitch=60,
+                                 max_pitch=64)
+    tf.random.set_seed(2)
+    cell = functools.partial(registries.CELLS.get("lstm"), num_units=8)
+    head = functools.partial(registries.HEADS.get("autoregressive"),
+                             hidden_size=8)
+    model = registries.MODELS.get("event_rnn")(
+        encoder.fields, encoder.num_voices, cell, head,
+        default_embedding_size=4)
+    sampler = registries.SAMPLERS.get("temperature")(temperature=1.0)
+    # Odds so high that END comes at the first token the minimum allows.
+    chain = [basic.ForbidStart(encoder),
+             basic.EndAtModelRate(encoder, odds=1e9, min_quarters=3)]
+    generator = Generator(model, sampler, chain, encoder.clock(),
+                          encoder.end_ids[0])
+    result = generator(np.zeros((4, 1, 1, 1), np.int32), 200, 5)
+    assert result.ended.all()
+    for index in range(4):
+        tokens = result.piece(index)
+        starts = encoder.event_start_times(tokens, qpm=60.0)
+        # END is the first token after the sixth step end (3 quarters).
+        assert starts[-1] == 3.0, starts
+        assert (tokens[..., 0] == STEP_END_ID).sum() == 6

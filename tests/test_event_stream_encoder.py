@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from hypothesis import given, settings, strategies as st
 from note_seq.protobuf import music_pb2
 
@@ -115,3 +116,25 @@ def test_state_round_trip():
     restored.set_state(encoder.get_state())
     assert restored.fields == encoder.fields
     assert restored.steps_per_quarter == 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(notes=polyphony())
+def test_the_clock_keeps_the_time_the_decoder_gives(notes):
+    encoder = make_encoder()
+    events = encoder.encode(sequence_of(notes))
+    clock = encoder.clock()
+    assert clock.ticks_per_quarter == 4 and not clock.per_voice
+    state = clock.initial_state(1)
+    ticks = [int(clock.time(state)[0])]
+    for event in events:
+        state = clock.advance(state, tf.constant(event[None], tf.int32))
+        ticks.append(int(clock.time(state)[0]))
+    # Seconds at 120 qpm: a tick (a 16th) is STEP seconds.
+    np.testing.assert_allclose(np.array(ticks) * STEP,
+                               encoder.event_start_times(events))
+
+
+def test_the_clock_cannot_bound_events_that_take_no_time():
+    with pytest.raises(ValueError, match="events may take no time"):
+        make_encoder().clock().events_until(8)

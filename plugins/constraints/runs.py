@@ -56,11 +56,12 @@ class MaxRun(Constraint):
     def __init__(self, encoder: EventEncoder, quarters: float = 8.0):
         quarters = checks.real(_OWNER, "quarters", quarters, above=0.0)
         clock = encoder.clock()
-        if clock is None:
+        if clock is None or not clock.per_voice:
             raise checks.ConfigurationError(
-                f"{_OWNER} needs an encoder that keeps time; "
+                f"{_OWNER} needs an encoder that keeps time per voice; "
                 f"{type(encoder).__name__} does not. Leave it out of "
-                "SampleConfig.constraints.")
+                "SampleConfig.constraints (a stream of notes has "
+                "@constraints.stream_max_run).")
         is_pitch = token_pitches(encoder) >= 0
         if not is_pitch.any():
             raise checks.ConfigurationError(

@@ -18,6 +18,13 @@ become empty are dropped); two overlapping notes of the same pitch (they
 merge into one). Moved, dropped and merged notes are counted in
 `adjustments`. A pitch outside the range makes the piece unusable.
 
+The piece's time is the number of STEP_END tokens so far (`clock()`), so
+END can wait for a minimum length (`SampleConfig.min_quarters`) and a model
+can read event times. The one voice keeps no time of its own: nothing can
+be forced into a voice (harmonising), and per-voice rules such as
+`constraints.max_run` refuse the stream (`constraints.stream_max_run`
+follows every pitch instead).
+
 Decoding accepts any ids: NEW_NOTE ends a sounding note of that pitch and
 starts another; CONTINUED_NOTE of a pitch that is not sounding starts it;
 a sounding pitch that a step does not mention ends at that step; END (or the
@@ -34,6 +41,7 @@ import numpy as np
 from note_seq.protobuf import music_pb2
 
 from polyframe import checks
+from polyframe.clock import TokenStepClock
 from polyframe.data.corpus import UnusableSequenceError
 from polyframe.data.timing import TempoMap, quarters_to_seconds
 from polyframe.encoding import EventEncoder, Field, check_note
@@ -167,6 +175,11 @@ class EventStreamEncoder(EventEncoder):
                                end_time=end * step_seconds)
         sequence.total_time = end_step * step_seconds
         return sequence
+
+    def clock(self) -> TokenStepClock:
+        """The piece's time in grid steps (STEP_END tokens so far); the
+        stream keeps no time per voice."""
+        return TokenStepClock(self.steps_per_quarter, STEP_END_ID)
 
     def note_starts(self, events: np.ndarray) -> np.ndarray:
         ids = np.asarray(events)[..., 0]
