@@ -111,7 +111,7 @@ class StepClock(EventClock):
         return (state[0] + 1,)
 
 
-class TokenStepClock(EventClock):
+class TokenStepClock(StepClock):
     """A stream of tokens in which one token ends each grid step (the event
     stream): notes take no time, and the piece's time is the number of
     step ends so far. Its one voice holds every pitch, so it keeps the
@@ -126,14 +126,8 @@ class TokenStepClock(EventClock):
     per_voice = False
 
     def __init__(self, steps_per_quarter: int, step_end_id: int):
-        self.ticks_per_quarter = int(steps_per_quarter)
+        super().__init__(steps_per_quarter)
         self._step_end_id = int(step_end_id)
-
-    def initial_state(self, batch_size):
-        return (tf.zeros([batch_size], tf.int32),)
-
-    def time(self, state):
-        return state[0]
 
     def advance(self, state, event):
         ends_step = tf.equal(event[:, 0, 0], self._step_end_id)

@@ -2,7 +2,6 @@
 members, trained on the mean of their own losses."""
 
 import functools
-import itertools
 
 import numpy as np
 import pytest
@@ -10,15 +9,14 @@ import tensorflow as tf
 
 from polyframe import checks, plugin_loading, registries
 from polyframe.encoding import START_ID, Field
-from polyframe_plugins.encoders.grid import FIRST_PITCH_ID, REST_ID
 from polyframe_plugins.models.ensemble import Ensemble
 from polyframe_plugins.models.event_rnn import EventRNN
+
+from frames import EVERY_FRAME, VOICES, canonical, frame_probabilities
 
 plugin_loading.load_plugins()
 # START, REST, three pitches, END.
 PITCH = Field("pitch", 6)
-END_ID = 5
-VOICES = 3
 
 
 def member_factory(head_name="autoregressive", dropout=0.0):
@@ -137,28 +135,10 @@ def test_cached_generation_equals_teacher_forcing(primer_rows):
         state = ensemble.advance(state, events[:, row], {})
 
 
-def canonical(frame):
-    """Whether `frame` is how a set of pitches (or END) is written."""
-    if frame[0] == END_ID:
-        return all(token == END_ID for token in frame)
-    for above, below in zip(frame, frame[1:]):
-        if above == REST_ID and below != REST_ID:
-            return False
-        if above != REST_ID and below != REST_ID and not (
-                FIRST_PITCH_ID <= below < above):
-            return False
-    return END_ID not in frame
-
-
 def test_a_mixture_of_ordered_frames_is_a_distribution_over_frames():
     ensemble = make_ensemble(size=3, head_name="ordered_frame")
-    frames = np.array(list(itertools.product(range(1, 6), repeat=VOICES)))
-    events = np.full((len(frames), 2, VOICES, 1), START_ID, np.int32)
-    events[:, 1, :, 0] = frames
-    (losses,) = ensemble.token_losses({"events": tf.constant(events)})
-    probabilities = np.exp(-losses.numpy()[:, 0].sum(axis=-1).astype(
-        np.float64))
-    is_canonical = np.array([canonical(f) for f in frames])
+    probabilities = frame_probabilities(ensemble, EVERY_FRAME)
+    is_canonical = np.array([canonical(f) for f in EVERY_FRAME])
     assert probabilities[is_canonical].sum() == pytest.approx(1.0, abs=1e-5)
     assert probabilities[~is_canonical].max() == 0.0
 

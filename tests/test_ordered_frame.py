@@ -1,7 +1,6 @@
 """The ordered-frame head: a proper distribution over piano-roll frames."""
 
 import functools
-import itertools
 
 import numpy as np
 import pytest
@@ -11,14 +10,13 @@ from polyframe import plugin_loading, registries
 from polyframe.encoding import START_ID, Field
 from polyframe.generation import Generator
 from polyframe_plugins.constraints.basic import ForbidStart
-from polyframe_plugins.encoders.grid import FIRST_PITCH_ID, REST_ID
 from polyframe_plugins.models.event_rnn import EventRNN
+
+from frames import EVERY_FRAME, VOICES, canonical, frame_probabilities
 
 plugin_loading.load_plugins()
 # START, REST, three pitches, END.
 PITCH = Field("pitch", 6)
-END_ID = 5
-VOICES = 3
 
 
 def make_model(head_name):
@@ -26,30 +24,6 @@ def make_model(head_name):
     cell = functools.partial(registries.CELLS.get("lstm"), num_units=8)
     head = functools.partial(registries.HEADS.get(head_name), hidden_size=8)
     return EventRNN((PITCH,), VOICES, cell, head, default_embedding_size=4)
-
-
-def frame_probabilities(model, frames):
-    """P(frame | START) for every frame `[voices]` in `frames`."""
-    events = np.full((len(frames), 2, VOICES, 1), START_ID, np.int32)
-    events[:, 1, :, 0] = frames
-    (losses,) = model.token_losses({"events": tf.constant(events)})
-    return np.exp(-losses.numpy()[:, 0].sum(axis=-1).astype(np.float64))
-
-
-def canonical(frame):
-    """Whether `frame` is how a set of pitches (or END) is written."""
-    if frame[0] == END_ID:
-        return all(token == END_ID for token in frame)
-    for above, below in zip(frame, frame[1:]):
-        if above == REST_ID and below != REST_ID:
-            return False
-        if above != REST_ID and below not in (REST_ID,) and not (
-                FIRST_PITCH_ID <= below < above):
-            return False
-    return END_ID not in frame
-
-
-EVERY_FRAME = np.array(list(itertools.product(range(1, 6), repeat=VOICES)))
 
 
 def test_frames_and_end_have_probabilities_that_sum_to_one():
