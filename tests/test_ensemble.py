@@ -19,17 +19,16 @@ plugin_loading.load_plugins()
 PITCH = Field("pitch", 6)
 
 
-def member_factory(head_name="autoregressive", dropout=0.0):
+def member_factory(head_name="autoregressive"):
     cell = functools.partial(registries.CELLS.get("lstm"), num_units=8)
     head = functools.partial(registries.HEADS.get(head_name), hidden_size=8)
     return functools.partial(EventRNN, cell=cell, head=head,
-                             default_embedding_size=4, dropout=dropout)
+                             default_embedding_size=4)
 
 
-def make_ensemble(size=3, **member_options):
+def make_ensemble(size=3, head_name="autoregressive"):
     tf.random.set_seed(5)
-    return Ensemble((PITCH,), VOICES, member_factory(**member_options),
-                    size=size)
+    return Ensemble((PITCH,), VOICES, member_factory(head_name), size=size)
 
 
 def random_batch(seed=0, batch=2, steps=5):
