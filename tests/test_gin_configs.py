@@ -198,6 +198,7 @@ EXPECTED = {
         max_epochs=10000, patience=0,
         width=64, head_width=64, dropout=(0.3, 0.3), max_train_minutes=30,
         max_steps=2000, ensemble="Ensemble", members=16,
+        validate_every_epochs=4,
         weight_average_decay=0.99, transpose_semitones=0,
         temperature=0.8, end_odds=1.0, min_quarters=0,
         max_events=256, num_layers=2,
