@@ -18,6 +18,7 @@ overfits within minutes, 16 members scored 4.428 nats/frame against one
 model's 4.688 (BENCHMARKS.md, "Protocol B: an ensemble").
 """
 
+import math
 from typing import Callable
 
 import tensorflow as tf
@@ -75,7 +76,7 @@ class Ensemble(SequenceModel):
                 f"{owner}.member: the members read different melody voices "
                 f"{sorted(voices)}; bind one melody voice for all of them")
         self.melody_voice = voices.pop()
-        self._log_size = tf.math.log(float(size))
+        self._log_size = math.log(size)
 
     def _mix(self, member_logits):
         """Log of the members' mean probabilities, one tensor per field."""
