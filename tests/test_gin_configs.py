@@ -191,7 +191,7 @@ EXPECTED = {
         max_events=1024, num_layers=2,
         constraints=("NoParallels", "MaxRun"),
         field_factors=None, max_run_quarters=6,
-        features=(), head="AutoregressiveHead", held_counts=16),
+        features=("times",), head="AutoregressiveHead", held_counts=16),
     "jsb_pianoroll.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=64, learning_rate=0.002,
