@@ -196,7 +196,7 @@ EXPECTED = {
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=64, learning_rate=0.002,
         max_epochs=10000, patience=0,
-        width=64, head_width=64, dropout=(0.3, 0.3), max_train_minutes=30,
+        width=64, head_width=64, dropout=(0.1, 0.1), max_train_minutes=30,
         max_steps=2000, ensemble="Ensemble", members=16,
         validate_every_epochs=4,
         weight_average_decay=0.99, transpose_semitones=0,
@@ -204,7 +204,7 @@ EXPECTED = {
         max_events=256, num_layers=2,
         constraints=(),
         field_factors=None, max_run_quarters=None,
-        features=(), head="OrderedFrameHead", held_counts=0),
+        features=("times",), head="OrderedFrameHead", held_counts=0),
 }
 
 
