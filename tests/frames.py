@@ -6,10 +6,11 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
-from polyframe.encoding import START_ID
+from polyframe.encoding import START_ID, Field
 from polyframe_plugins.encoders.grid import FIRST_PITCH_ID, REST_ID
 
 # A grid field of START, REST, three pitches and END.
+PITCH = Field("pitch", 6)
 END_ID = 5
 VOICES = 3
 EVERY_FRAME = np.array(list(itertools.product(range(1, 6), repeat=VOICES)))

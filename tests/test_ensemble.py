@@ -8,15 +8,14 @@ import pytest
 import tensorflow as tf
 
 from polyframe import checks, plugin_loading, registries
-from polyframe.encoding import START_ID, Field
+from polyframe.encoding import START_ID
 from polyframe_plugins.models.ensemble import Ensemble
 from polyframe_plugins.models.event_rnn import EventRNN
 
-from frames import EVERY_FRAME, VOICES, canonical, frame_probabilities
+from frames import (EVERY_FRAME, PITCH, VOICES, canonical,
+                    frame_probabilities)
 
 plugin_loading.load_plugins()
-# START, REST, three pitches, END.
-PITCH = Field("pitch", 6)
 
 
 def member_factory(head_name="autoregressive"):

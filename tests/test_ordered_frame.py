@@ -7,16 +7,15 @@ import pytest
 import tensorflow as tf
 
 from polyframe import plugin_loading, registries
-from polyframe.encoding import START_ID, Field
+from polyframe.encoding import START_ID
 from polyframe.generation import Generator
 from polyframe_plugins.constraints.basic import ForbidStart
 from polyframe_plugins.models.event_rnn import EventRNN
 
-from frames import EVERY_FRAME, VOICES, canonical, frame_probabilities
+from frames import (EVERY_FRAME, PITCH, VOICES, canonical,
+                    frame_probabilities)
 
 plugin_loading.load_plugins()
-# START, REST, three pitches, END.
-PITCH = Field("pitch", 6)
 
 
 def make_model(head_name):
