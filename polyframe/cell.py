@@ -68,7 +68,8 @@ class RecurrentCell(tf.Module, abc.ABC):
         """One step from raw inputs `[batch, input_size]` (used in sampling)."""
         return self.step(self.project_inputs(inputs), state)
 
-    def run(self, inputs: tf.Tensor, initial_state: State = None):
+    def run(self, inputs: tf.Tensor, initial_state: State = None,
+            training: bool = False):
         """Runs the cell over `inputs` `[batch, time, input_size]`.
 
         The loop carries only the state and collects only the outputs, so
@@ -76,9 +77,16 @@ class RecurrentCell(tf.Module, abc.ABC):
         `tf.function(jit_compile=True)` this is measurably faster than
         `tf.scan`, which stacks every state at every step.
 
+        Args:
+            inputs: `[batch, time, input_size]`.
+            initial_state: The state before the first step; zeros if None.
+            training: True in a training step, for cells that regularise
+                their weights there (the plain loop ignores it).
+
         Returns:
             `(outputs [batch, time, num_units], final state)`.
         """
+        del training
         batch_size = tf.shape(inputs)[0]
         if initial_state is None:
             initial_state = self.zero_state(batch_size)
@@ -115,7 +123,7 @@ def run_stack(cells: Sequence[RecurrentCell], inputs: tf.Tensor,
     """
     outputs, final_states = inputs, []
     for cell in cells:
-        outputs, final = cell.run(outputs)
+        outputs, final = cell.run(outputs, training=training)
         final_states.append(tuple(final))
         if training and dropout > 0:
             outputs = tf.nn.dropout(outputs, dropout)

@@ -18,7 +18,6 @@ import abc
 import dataclasses
 from typing import Any, Optional, Sequence, Tuple
 
-import numpy as np
 import tensorflow as tf
 
 NEVER = -1e9
@@ -133,14 +132,3 @@ def force(logits: tf.Tensor, tokens: tf.Tensor, where: tf.Tensor) -> tf.Tensor:
                       off_value=NEVER, dtype=logits.dtype)
     return tf.where(where[:, None], only, logits)
 
-
-def token_pitches(encoder) -> np.ndarray:
-    """The MIDI pitch of each first-field token, int32 `[vocab]`: -1 for
-    tokens that are no pitch (START, REST, HOLD, END...)."""
-    vocab = encoder.fields[0].vocab_size
-    pitches = np.full(vocab, -1, np.int32)
-    for pitch in range(128):
-        token = encoder.pitch_id(pitch)
-        if token is not None and 0 <= token < vocab:
-            pitches[token] = pitch
-    return pitches

@@ -109,6 +109,21 @@ class EventEncoder(abc.ABC):
         (e.g. HOLD), or None if every event restates each voice."""
         return None
 
+    def sounding_pitches(self) -> np.ndarray:
+        """The MIDI pitch each first-field token makes sound, int32
+        `[vocab]`: -1 for tokens that sound none (START, REST, HOLD, END...).
+
+        By default the tokens of `pitch_id`; an encoder with more than one
+        token per pitch (a struck and a continued note) overrides it.
+        """
+        vocab = self.fields[0].vocab_size
+        pitches = np.full(vocab, -1, np.int32)
+        for pitch in range(128):
+            token = self.pitch_id(pitch)
+            if token is not None and 0 <= token < vocab:
+                pitches[token] = pitch
+        return pitches
+
     def pitch_id(self, pitch: int) -> Optional[int]:
         """The id of MIDI `pitch` in the first field, or None if there is no
         such token (range constraints use it)."""

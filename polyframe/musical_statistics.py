@@ -113,6 +113,43 @@ def notes_of(sequence, qpm: Optional[float] = None) -> List[Note]:
                  n.end_time * scale) for n in sequence.notes]
 
 
+# Every key, in the order in which `estimate_key` prefers one of two that
+# fit equally well: the major keys from C, then the minor keys from C.
+KEYS = tuple(Key(tonic, minor) for minor in (False, True)
+             for tonic in range(12))
+
+
+def key_profiles() -> np.ndarray:
+    """The Krumhansl-Kessler profile of each key of `KEYS`, `[24, 12]`
+    (indexed by pitch class)."""
+    return np.stack([
+        np.roll(np.asarray(_MINOR_PROFILE if key.minor else _MAJOR_PROFILE),
+                key.tonic) for key in KEYS])
+
+
+def key_scales() -> np.ndarray:
+    """Whether each pitch class is in each key of `KEYS`, bool `[24, 12]`."""
+    return np.array([[pc in key.scale() for pc in range(12)] for key in KEYS])
+
+
+def parse_key(text: str) -> Key:
+    """The key named like 'D minor', 'F# major' or 'Bb minor'.
+
+    Raises:
+        ValueError: if `text` names no such key.
+    """
+    parts = str(text).split()
+    letters = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+    if (len(parts) != 2 or parts[1].lower() not in ("major", "minor")
+            or not parts[0] or parts[0][0].upper() not in letters
+            or any(sign not in "#b" for sign in parts[0][1:])):
+        raise ValueError(f"{text!r} names no key; write a tonic and a mode "
+                         "such as 'D minor', 'F# major' or 'Bb major'.")
+    tonic = (letters[parts[0][0].upper()] + parts[0].count("#")
+             - parts[0][1:].count("b"))
+    return Key(tonic % 12, parts[1].lower() == "minor")
+
+
 def estimate_key(notes: Sequence[Note]) -> Key:
     """The key whose Krumhansl-Kessler profile correlates best with the
     duration-weighted pitch-class histogram (C major for no notes)."""
@@ -122,12 +159,10 @@ def estimate_key(notes: Sequence[Note]) -> Key:
     if not histogram.any():
         return Key(0, False)
     best, best_key = -np.inf, Key(0, False)
-    for minor, profile in ((False, _MAJOR_PROFILE), (True, _MINOR_PROFILE)):
-        for tonic in range(12):
-            rotated = np.roll(np.asarray(profile), tonic)
-            score = np.corrcoef(histogram, rotated)[0, 1]
-            if np.isfinite(score) and score > best + _EPSILON:
-                best, best_key = score, Key(tonic, minor)
+    for key, profile in zip(KEYS, key_profiles()):
+        score = np.corrcoef(histogram, profile)[0, 1]
+        if np.isfinite(score) and score > best + _EPSILON:
+            best, best_key = score, key
     return best_key
 
 

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from polyframe.cell import RecurrentCell
+from polyframe.checks import ConfigurationError
 from polyframe.registries import CELLS
 from polyframe_plugins.cells.gru import GRUCell
 from polyframe_plugins.cells.lstm import LSTMCell
@@ -195,3 +196,37 @@ def test_lstm_backward_pass_equals_the_generic_loops_gradients(jit_compile):
     assert len(ours) == 3 + 3 + 3
     for got, expected in zip(ours, reference):
         np.testing.assert_allclose(got, expected, atol=ATOL)
+
+
+def test_lstm_weight_dropout_drops_recurrent_weights_only_in_training():
+    """In training, `weight_dropout` runs the sequence on one kernel with
+    some weights zeroed and the rest scaled by 1 / (1 - rate): the dropped
+    weights get no gradient, and the outputs are exactly those of the plain
+    loop on the kernel that mask makes. Outside training nothing changes."""
+    rate = 0.5
+    cell = _randomized(LSTMCell)
+    dropped = LSTMCell(INPUT_SIZE, UNITS, weight_dropout=rate)
+    for source, target in zip(cell.trainable_variables,
+                              dropped.trainable_variables):
+        target.assign(source)
+    inputs = _random_inputs(BATCH, TIME, INPUT_SIZE)
+    state = _random_state(cell)
+
+    outputs, _ = dropped.run(inputs, state)
+    np.testing.assert_array_equal(outputs, cell.run(inputs, state)[0])
+
+    tf.random.set_seed(7)
+    with tf.GradientTape() as tape:
+        outputs, _ = dropped.run(inputs, state, training=True)
+        loss = tf.reduce_sum(outputs * _random_inputs(BATCH, TIME, UNITS))
+    kept = tape.gradient(loss, dropped.recurrent_kernel).numpy() != 0
+    assert 0 < kept.sum() < kept.size
+    cell.recurrent_kernel.assign(
+        cell.recurrent_kernel * kept.astype(np.float32) / (1 - rate))
+    expected, _ = RecurrentCell.run(cell, inputs, state)
+    np.testing.assert_allclose(outputs, expected, atol=ATOL)
+
+
+def test_lstm_weight_dropout_is_checked():
+    with pytest.raises(ConfigurationError, match="weight_dropout"):
+        LSTMCell(INPUT_SIZE, UNITS, weight_dropout=1.0)

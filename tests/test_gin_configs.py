@@ -83,6 +83,8 @@ def _values(experiment):
         "stream_max_run_quarters": _bound(
             "StreamMaxRun", constraints,
             "constraints.stream_max_run.quarters"),
+        "in_key_penalty": _bound("InKey", constraints,
+                                 "constraints.in_key.penalty"),
     }
 
 
@@ -98,12 +100,12 @@ def _bound(constraint, constraints, parameter):
 
 
 # The training schedule of every experiment that sets none of its own, and
-# a rule only the note stream uses.
+# the rules only the note stream uses.
 DEFAULTS = dict(warmup_steps=0, decay_steps=None, decay_with_budget=False,
                 final_learning_rate_fraction=0.0,
                 weight_average_decay=0.0, validate_every_epochs=1,
-                stream_max_run_quarters=None, voice_factors=None,
-                members=1, ensemble=None)
+                stream_max_run_quarters=None, in_key_penalty=None,
+                voice_factors=None, members=1, ensemble=None)
 
 # Each shipped experiment's actual values: a change to a gin file that is not
 # also made here fails, so no published number moves by accident.
@@ -153,7 +155,8 @@ EXPECTED = {
         width=256, head_width=128, dropout=(0.3, 0.3), max_train_minutes=13, transpose_semitones=5,
         temperature=0.675, end_odds=2.0, min_quarters=24,
         max_events=4096, num_layers=2,
-        constraints=("StreamMaxRun",), stream_max_run_quarters=6,
+        constraints=("StreamMaxRun", "InKey"), stream_max_run_quarters=6,
+        in_key_penalty=0.5,
         field_factors=None, max_run_quarters=None,
         features=(), max_steps=None,
         head="AutoregressiveHead", held_counts=0),

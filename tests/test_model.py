@@ -20,9 +20,10 @@ VOICES = 4
 
 
 def make_model(head_name, cell_name="lstm", time_features=False,
-               held_counts=0):
+               held_counts=0, **cell_settings):
     tf.random.set_seed(0)
-    cell = functools.partial(registries.CELLS.get(cell_name), num_units=16)
+    cell = functools.partial(registries.CELLS.get(cell_name), num_units=16,
+                             **cell_settings)
     head = functools.partial(registries.HEADS.get(head_name), hidden_size=16)
     return EventRNN(FIELDS, VOICES, cell, head, num_layers=2,
                     default_embedding_size=4, time_features=time_features,
@@ -200,6 +201,23 @@ def test_time_features_make_the_rnn_read_event_times():
     shifted = timed.logits({"events": events,
                             "times": tf.constant(times + 0.5)})
     assert not np.allclose(at_start[0].numpy(), shifted[0].numpy())
+
+
+def test_training_steps_reach_the_cells_weight_dropout():
+    """With no other dropout, training logits change from call to call only
+    through the LSTM's weight dropout, which `run_stack` must switch on."""
+    events = tf.constant(random_events(np.random.default_rng(4)))
+
+    def twice(model, training):
+        return [model.logits({"events": events}, training=training)[0].numpy()
+                for _ in range(2)]
+
+    dropped = make_model("autoregressive", weight_dropout=0.5)
+    first, second = twice(dropped, training=True)
+    assert not np.allclose(first, second)
+    np.testing.assert_array_equal(*twice(dropped, training=False))
+    np.testing.assert_array_equal(*twice(make_model("autoregressive"),
+                                         training=True))
 
 
 def test_greedy_generation_with_times_matches_teacher_forcing():

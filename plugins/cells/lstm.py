@@ -22,20 +22,30 @@ class LSTMCell(RecurrentCell):
         forget_bias: Initial bias of the forget gate. Starting near 1 keeps
             the cell state flowing early in training, so gradients reach
             far back in time.
+        weight_dropout: In training, the share of the recurrent kernel's
+            weights set to zero (the rest scaled up to match), one mask per
+            batch shared by every step and sequence (DropConnect, as in
+            AWD-LSTM). Unlike dropout on the outputs it regularises the
+            hidden-to-hidden path without changing what each step sees of
+            the input.
         name: Name scope of the variables.
 
     Raises:
         ConfigurationError: if `input_size` or `num_units` is not a whole
-            number >= 1, `forget_bias` is not a finite number, or `name` is
-            not a non-empty string or None.
+            number >= 1, `forget_bias` is not a finite number,
+            `weight_dropout` is not in [0, 1), or `name` is not a non-empty
+            string or None.
     """
 
     def __init__(self, input_size: int, num_units: int = 256,
-                 forget_bias: float = 1.0, name=None):
+                 forget_bias: float = 1.0, weight_dropout: float = 0.0,
+                 name=None):
         owner = "cells.lstm"
         input_size = checks.integer(owner, "input_size", input_size, minimum=1)
         num_units = checks.integer(owner, "num_units", num_units, minimum=1)
         forget_bias = checks.real(owner, "forget_bias", forget_bias)
+        self.weight_dropout = checks.real(owner, "weight_dropout",
+                                          weight_dropout, minimum=0, below=1)
         name = checks.text(owner, "name", name, optional=True)
         super().__init__(input_size, num_units, name=name)
         u = self.num_units
@@ -67,7 +77,7 @@ class LSTMCell(RecurrentCell):
         h = tf.sigmoid(o) * tf.tanh(c)
         return h, (h, c)
 
-    def run(self, inputs, initial_state=None):
+    def run(self, inputs, initial_state=None, training=False):
         """Runs the cell over `inputs` `[batch, time, input_size]`, with a
         backward pass written for the LSTM.
 
@@ -87,8 +97,10 @@ class LSTMCell(RecurrentCell):
             initial_state = self.zero_state(batch_size)
         h0, c0 = initial_state
         projected = tf.transpose(self.project_inputs(inputs), [1, 0, 2])
-        outputs, h, c = _lstm_sequence(
-            projected, tf.convert_to_tensor(self.recurrent_kernel), h0, c0)
+        kernel = tf.convert_to_tensor(self.recurrent_kernel)
+        if training and self.weight_dropout > 0:
+            kernel = tf.nn.dropout(kernel, self.weight_dropout)
+        outputs, h, c = _lstm_sequence(projected, kernel, h0, c0)
         return tf.transpose(outputs, [1, 0, 2]), (h, c)
 
 

@@ -30,8 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from polyframe import checks
-from polyframe.constraint import (NEVER, Constraint, StepContext,
-                                  token_pitches)
+from polyframe.constraint import NEVER, Constraint, StepContext
 from polyframe.encoding import EventEncoder
 from polyframe.registries import CONSTRAINTS
 
@@ -62,7 +61,7 @@ class MaxRun(Constraint):
                 f"{type(encoder).__name__} does not. Leave it out of "
                 "SampleConfig.constraints (a stream of notes has "
                 "@constraints.stream_max_run).")
-        is_pitch = token_pitches(encoder) >= 0
+        is_pitch = encoder.sounding_pitches() >= 0
         if not is_pitch.any():
             raise checks.ConfigurationError(
                 f"{_OWNER} needs an encoder whose first field holds pitches; "

@@ -15,8 +15,7 @@ melody to harmonise) are never overridden.
 
 import tensorflow as tf
 
-from polyframe.constraint import (NEVER, Constraint, StepContext,
-                                  token_pitches)
+from polyframe.constraint import NEVER, Constraint, StepContext
 from polyframe.encoding import EventEncoder
 from polyframe.registries import CONSTRAINTS
 
@@ -36,7 +35,7 @@ class NoParallels(Constraint):
     """
 
     def __init__(self, encoder: EventEncoder):
-        pitches = token_pitches(encoder)  # -1 (_SILENT) for no pitch
+        pitches = encoder.sounding_pitches()  # -1 (_SILENT) for no pitch
         continuation = encoder.continuation_tokens()
         self._hold = -1 if continuation is None else int(continuation[0])
         if self._hold >= 0:

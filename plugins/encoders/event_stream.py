@@ -109,6 +109,14 @@ class EventStreamEncoder(EventEncoder):
         it, so the pipeline adds no row."""
         return (END_ID,)
 
+    def sounding_pitches(self) -> np.ndarray:
+        """A note's pitch for both its struck and its continued token."""
+        pitches = np.full(self.token_fields[0].vocab_size, -1, np.int32)
+        span = np.arange(self.min_pitch, self.max_pitch + 1, dtype=np.int32)
+        pitches[FIRST_NOTE_ID:FIRST_NOTE_ID + self._num_pitches] = span
+        pitches[FIRST_NOTE_ID + self._num_pitches:] = span
+        return pitches
+
     def encode(self, sequence: music_pb2.NoteSequence) -> np.ndarray:
         """Returns int32 tokens `[num_tokens, 1, 1]`, ending with END.
 

@@ -264,11 +264,12 @@ class MelodyConditionedRNN(SequenceModel):
         if self.backward is not None:
             reversed_inputs = tf.reverse_sequence(inputs, lengths, seq_axis=1,
                                                   batch_axis=0)
-            backward, _ = self.backward.run(reversed_inputs)
+            backward, _ = self.backward.run(reversed_inputs,
+                                            training=training)
             vectors = tf.reverse_sequence(backward, lengths, seq_axis=1,
                                           batch_axis=0)
             if self.forward is not None:
-                forward, _ = self.forward.run(inputs)
+                forward, _ = self.forward.run(inputs, training=training)
                 vectors = tf.concat([vectors, forward], axis=-1)
             vectors *= real_f[..., None]
             if training and self.dropout > 0:
