@@ -57,6 +57,7 @@ NUCLEUS = ("SampleConfig.sampler = @samplers.nucleus()",)
 VOICE_RANGE = ("SampleConfig.constraints = [@constraints.voice_range]",)
 END_RATE = ("SampleConfig.constraints = [@constraints.end_at_model_rate]",)
 MAX_RUN = ("SampleConfig.constraints = [@constraints.max_run]",)
+IN_KEY = ("SampleConfig.constraints = [@constraints.in_key]",)
 STREAM = ("--gin_file", str(GIN / "event_stream_rnn.gin"))
 FIELD_TEMPERATURE = (
     "SampleConfig.constraints = [@constraints.field_temperature]",)
@@ -163,6 +164,7 @@ TABLE = {
                                                       ("{'pitch': 0}",)),
     "cells.lstm.num_units": ((), POSITIVE_INT),
     "cells.lstm.forget_bias": ((), FINITE),
+    "cells.lstm.weight_dropout": ((), RATE),
     "cells.gru.num_units": (GRU, POSITIVE_INT),
     "heads.autoregressive.hidden_size": ((), POSITIVE_INT),
     "heads.autoregressive.embedding_size": ((), POSITIVE_INT),
@@ -183,6 +185,9 @@ TABLE = {
                                                    NON_NEGATIVE_REAL),
     "constraints.max_run.quarters": (MAX_RUN, POSITIVE_REAL),
     "constraints.stream_max_run.quarters": (STREAM, POSITIVE_REAL),
+    "constraints.in_key.penalty": (IN_KEY, NON_NEGATIVE_REAL),
+    "constraints.in_key.min_notes": (IN_KEY, POSITIVE_INT),
+    "constraints.in_key.key": (IN_KEY, ("'H major'", "3")),
     "constraints.field_temperature.factors": (FIELD_TEMPERATURE, (
         "{'duration': 0}", "{'nope': 0.5}", "0.5")),
     "constraints.field_temperature.voice_factors": (FIELD_TEMPERATURE, (
