@@ -105,7 +105,8 @@ DEFAULTS = dict(warmup_steps=0, decay_steps=None, decay_with_budget=False,
                 final_learning_rate_fraction=0.0,
                 weight_average_decay=0.0, validate_every_epochs=1,
                 stream_max_run_quarters=None, in_key_penalty=None,
-                voice_factors=None, members=1, ensemble=None)
+                voice_factors=None, members=1, ensemble=None,
+                weight_dropout=0.0)
 
 # Each shipped experiment's actual values: a change to a gin file that is not
 # also made here fails, so no published number moves by accident.
@@ -147,7 +148,7 @@ EXPECTED = {
         field_factors={"duration": 0.4}, max_run_quarters=6,
         voice_factors={"alto": 1.2},
         features=(), max_steps=None,
-        head="AutoregressiveHead", held_counts=0),
+        head="AutoregressiveHead", held_counts=0, weight_dropout=None),
     "event_stream_rnn.gin": dict(
         source="BachChorales", encoder="EventStreamEncoder",
         model="EventRNN", batch_size=32, window_length=128,
@@ -170,7 +171,8 @@ EXPECTED = {
         constraints=("FieldTemperature", "NoParallels", "MaxRun"),
         field_factors={"duration": 0.4}, max_run_quarters=6,
         voice_factors={"alto": 1.2},
-        features=(), max_steps=None, head="AutoregressiveHead", held_counts=None),
+        features=(), max_steps=None, head="AutoregressiveHead",
+        held_counts=None, weight_dropout=None),
     "harmonizer.gin": dict(
         source="BachChorales", encoder="DurationEncoder",
         model="MelodyConditionedRNN", batch_size=32, window_length=40,
@@ -187,7 +189,7 @@ EXPECTED = {
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=128, learning_rate=0.002,
         max_epochs=10000, patience=10,
-        width=256, head_width=256, dropout=(0.3, 0.3),
+        width=256, head_width=256, dropout=(0.2, 0.2), weight_dropout=0.3,
         max_train_minutes=30, max_steps=4000, validate_every_epochs=4,
         transpose_semitones=5, temperature=0.8,
         end_odds=4.0, min_quarters=24,
@@ -235,6 +237,8 @@ def test_shipped_values(path):
     values["held_counts"] = getattr(model, "held_counts", None)
     values["dropout"] = (getattr(model, "dropout", None),
                          getattr(model.head, "dropout", None))
+    cells = getattr(model, "cells", None) or [None]
+    values["weight_dropout"] = getattr(cells[0], "weight_dropout", None)
     values["head_width"] = _head_width(model.head)
     values["width"] = _width(model)
     expected = dict(DEFAULTS, **EXPECTED[path.name])
