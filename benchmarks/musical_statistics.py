@@ -82,9 +82,8 @@ def main(argv):
     corpus = restored_run.corpus(experiment)
 
     def measure(piece):
-        return ms.piece_statistics(ms.notes_of(piece.sequence,
-                                               qpm=settings.qpm),
-                                   encoder.num_voices, encoder.voice_names)
+        return ms.sequence_statistics(piece.sequence, encoder,
+                                      qpm=settings.qpm)
 
     started = time.perf_counter()
     if FLAGS.harmonize_split:

@@ -94,6 +94,14 @@ class EventEncoder(abc.ABC):
         return events[:ended[0]] if len(ended) else events
 
     @property
+    def voices_are_parts(self) -> bool:
+        """Whether each voice is a part a listener follows (a soprano, a
+        tenor), so that its range, its parallels and its crossings mean
+        something; False where the voices are slots of a frame, as in a
+        piano roll. Encodings of one voice have no parts either way."""
+        return self.num_voices > 1
+
+    @property
     def events_are_frames(self) -> bool:
         """Whether every event is one time frame of fixed length (a grid
         step), so that NLL per event is NLL per frame."""

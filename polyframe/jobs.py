@@ -419,9 +419,8 @@ def _log_pieces(pieces: Sequence[Piece], seconds: float) -> None:
 def piece_statistics(encoder, events) -> Dict[str, float]:
     """The musical statistics of an encoded piece, as its samples get them
     (decoded by the same encoder)."""
-    return musical_statistics.piece_statistics(
-        musical_statistics.notes_of(encoder.decode(events, qpm=60.0), qpm=60.0),
-        encoder.num_voices, encoder.voice_names)
+    return musical_statistics.sequence_statistics(
+        encoder.decode(events, qpm=60.0), encoder, qpm=60.0)
 
 
 def default_sampler():

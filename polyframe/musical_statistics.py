@@ -46,9 +46,11 @@ Definitions (times in quarter notes; voice 0 is the highest voice):
   else 0.
 
 Voice statistics (ranges, parallels, crossings, inner runs) need real
-voices: a one-voice encoding (note stream, piano roll) has none, and
-`piece_statistics` leaves them out for `num_voices` < 2; it keeps
-`longest_run_quarters` there, measured by pitch.
+voices: a one-voice encoding (note stream) has none, nor has a piano roll
+whose voices are only the slots of a frame (`EventEncoder.voices_are_parts`
+False), and `piece_statistics` leaves them out for `num_voices` < 2 (as
+`sequence_statistics` passes for both); it keeps `longest_run_quarters`
+there, measured by pitch.
 """
 
 import bisect
@@ -294,6 +296,22 @@ def final_tonic_triad(notes: Sequence[Note], key: Key) -> bool:
         return False
     relative = frozenset((pc - bass) % 12 for pc in classes)
     return relative in (frozenset((0, 4, 7)), frozenset((0, 3, 7)))
+
+
+def sequence_statistics(sequence, encoder,
+                        qpm: Optional[float] = None) -> Dict[str, float]:
+    """Every statistic of a decoded piece, counting as voices only what
+    `encoder` says are parts (`EventEncoder.voices_are_parts`).
+
+    Args:
+        sequence: A `NoteSequence` as `encoder` decodes one.
+        encoder: The encoder of the run the piece comes from.
+        qpm: Its tempo (see `notes_of`).
+    """
+    notes = notes_of(sequence, qpm=qpm)
+    if not encoder.voices_are_parts:
+        return piece_statistics(notes, 1)
+    return piece_statistics(notes, encoder.num_voices, encoder.voice_names)
 
 
 def piece_statistics(notes: Sequence[Note], num_voices: int,

@@ -48,9 +48,8 @@ def write_pieces(pieces: Sequence[Piece], output_dir: str, prefix: str,
         metadata = piece.metadata()
         metadata["seed"] = settings.seed
         metadata["index"] = index
-        statistics.append(musical_statistics.piece_statistics(
-            musical_statistics.notes_of(piece.sequence, qpm=settings.qpm),
-            encoder.num_voices, encoder.voice_names))
+        statistics.append(musical_statistics.sequence_statistics(
+            piece.sequence, encoder, qpm=settings.qpm))
         metadata["statistics"] = _rounded(statistics[-1])
         generated.append(writer_lib.GeneratedPiece(
             sequence=piece.sequence, stem=stem,

@@ -118,6 +118,7 @@ TABLE = {
     "encoders.duration.min_pitch": ((), MIDI_PITCH),
     "encoders.duration.max_pitch": ((), MIDI_PITCH),
     "encoders.duration.end_marker": ((), BOOLEAN),
+    "encoders.grid.voices_are_parts": (GRID, BOOLEAN),
     "encoders.grid.num_voices": (GRID, POSITIVE_INT),
     "encoders.grid.steps_per_quarter": (GRID, POSITIVE_INT),
     "encoders.grid.min_pitch": (GRID, MIDI_PITCH),

@@ -53,6 +53,7 @@ def _values(experiment):
     return {
         "source": type(experiment.source).__name__,
         "encoder": type(experiment.encoder).__name__,
+        "voices_are_parts": experiment.encoder.voices_are_parts,
         "batch_size": experiment.train.batch_size,
         "window_length": experiment.train.window_length,
         "learning_rate": experiment.train.learning_rate,
@@ -106,7 +107,7 @@ DEFAULTS = dict(warmup_steps=0, decay_steps=None, decay_with_budget=False,
                 weight_average_decay=0.0, validate_every_epochs=1,
                 stream_max_run_quarters=None, in_key_penalty=None,
                 voice_factors=None, members=1, ensemble=None,
-                weight_dropout=0.0)
+                weight_dropout=0.0, voices_are_parts=True)
 
 # Each shipped experiment's actual values: a change to a gin file that is not
 # also made here fails, so no published number moves by accident.
@@ -157,7 +158,7 @@ EXPECTED = {
         temperature=0.675, end_odds=2.0, min_quarters=24,
         max_events=4096, num_layers=2,
         constraints=("StreamMaxRun", "InKey"), stream_max_run_quarters=6,
-        in_key_penalty=0.5,
+        in_key_penalty=0.5, voices_are_parts=False,
         field_factors=None, max_run_quarters=None,
         features=(), max_steps=None,
         head="AutoregressiveHead", held_counts=0),
@@ -202,7 +203,7 @@ EXPECTED = {
         batch_size=32, window_length=64, learning_rate=0.002,
         max_epochs=10000, patience=0,
         width=64, head_width=64, dropout=(0.1, 0.1), max_train_minutes=30,
-        max_steps=2000, ensemble="Ensemble", members=16,
+        max_steps=2000, ensemble="Ensemble", members=32, voices_are_parts=False,
         validate_every_epochs=4,
         weight_average_decay=0.99, transpose_semitones=0,
         temperature=0.8, end_odds=1.0, min_quarters=0,

@@ -294,3 +294,18 @@ def test_state_round_trips_through_json():
     with pytest.raises(ValueError, match=r"encoders\.grid\.max_pitch must be a whole "
                        r"number >= 90 and <= 127, got 84\."):
         restored.set_state(dict(trained.get_state(), min_pitch=90))
+
+
+def test_voices_are_parts_is_kept_with_the_state():
+    slots = GridEncoder(voices_are_parts=False)
+    assert slots.get_state()["voices_are_parts"] is False
+    restored = GridEncoder()
+    restored.set_state(slots.get_state())
+    assert not restored.voices_are_parts
+    # A state saved before the setting existed keeps the configured value.
+    older = {k: v for k, v in slots.get_state().items()
+             if k != "voices_are_parts"}
+    configured = GridEncoder(voices_are_parts=False)
+    configured.set_state(older)
+    assert not configured.voices_are_parts
+    assert not GridEncoder(num_voices=1).voices_are_parts

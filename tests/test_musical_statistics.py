@@ -6,6 +6,7 @@ import pytest
 from note_seq.protobuf import music_pb2
 
 from polyframe import musical_statistics as ms
+from polyframe import plugin_loading, registries
 from polyframe.musical_statistics import Key, Note
 
 
@@ -162,3 +163,27 @@ def test_summarize_gives_mean_percentiles_and_max():
     rows = [{"a": float(v)} for v in range(11)] + [{"a": float("nan")}]
     assert ms.summarize(rows) == {"a": {"mean": 5.0, "p10": 1.0, "p90": 9.0,
                                         "max": 10.0, "pieces": 11}}
+
+
+def test_a_piano_rolls_slots_are_no_voices():
+    """Grid frames whose slots are no parts are measured by pitch: the
+    held G4 moves from the top slot to the second when C5 enters above it,
+    and still sounds without a break for three quarters."""
+    plugin_loading.load_plugins()
+    grid = registries.ENCODERS.get("grid")
+    sequence = music_pb2.NoteSequence()
+    sequence.tempos.add(qpm=60.0)
+    for slot, pitch, start, end in ((0, 67, 0, 1), (1, 60, 0, 1),
+                                    (0, 72, 1, 3), (1, 67, 1, 3)):
+        sequence.notes.add(pitch=pitch, start_time=start, end_time=end,
+                           instrument=slot)
+    slots = grid(num_voices=2, voices_are_parts=False)
+    assert not slots.voices_are_parts
+    stats = ms.sequence_statistics(sequence, slots)
+    assert set(stats) == {"in_key_share", "final_tonic_triad", "chord_share",
+                          "longest_run_quarters"}
+    assert stats["longest_run_quarters"] == 3.0
+    parts = ms.sequence_statistics(sequence, grid(num_voices=2))
+    assert parts["pitch_range_soprano"] == 5.0
+    # Followed slot by slot, no pitch stays longer than two quarters.
+    assert parts["longest_run_quarters"] == 2.0

@@ -98,6 +98,11 @@ class GridEncoder(EventEncoder):
             which do not make that distinction.
         end_marker: Adds an END token to every field; pieces then end with
             an END event.
+        voices_are_parts: False where the voices are the slots of a frame
+            (a piano roll's pitches, highest first) rather than parts a
+            listener follows: the musical statistics then leave out voice
+            statistics such as ranges and parallels
+            (`EventEncoder.voices_are_parts`).
 
     Attributes:
         adjustments: Counts of the changes `encode` made to fit notes on the
@@ -108,13 +113,17 @@ class GridEncoder(EventEncoder):
             range, naming it (`encoders.grid.<argument>`): `num_voices` and
             `steps_per_quarter` must be whole numbers >= 1, `min_pitch` and
             `max_pitch` whole numbers in 0..127 with `min_pitch <=
-            max_pitch`, `held_field` and `end_marker` True or False.
+            max_pitch`, `held_field`, `end_marker` and `voices_are_parts`
+            True or False.
     """
 
     def __init__(self, num_voices: int = 4, steps_per_quarter: int = 4,
                  min_pitch: int = 21, max_pitch: int = 108,
-                 held_field: bool = False, end_marker: bool = True):
+                 held_field: bool = False, end_marker: bool = True,
+                 voices_are_parts: bool = True):
         end_marker = checks.boolean(_OWNER, "end_marker", end_marker)
+        self._voices_are_parts = checks.boolean(
+            _OWNER, "voices_are_parts", voices_are_parts)
         self._configure(num_voices, steps_per_quarter, min_pitch, max_pitch,
                         held_field)
         self.end_marker = end_marker
@@ -124,6 +133,10 @@ class GridEncoder(EventEncoder):
     @property
     def num_voices(self) -> int:
         return self._num_voices
+
+    @property
+    def voices_are_parts(self) -> bool:
+        return self._voices_are_parts and self.num_voices > 1
 
     @property
     def token_fields(self) -> Sequence[Field]:
@@ -265,6 +278,7 @@ class GridEncoder(EventEncoder):
             "max_pitch": self.max_pitch,
             "held_field": self.held_field,
             "end_marker": self.end_marker,
+            "voices_are_parts": self.voices_are_parts,
         }
 
     def set_state(self, state: Dict[str, Any]) -> None:
@@ -273,14 +287,18 @@ class GridEncoder(EventEncoder):
         Raises:
             ValueError: if the state is malformed.
         """
-        # Directories saved before END existed have no "end_marker".
-        missing = set(self.get_state()) - set(state) - {"end_marker"}
+        # Directories saved before END existed have no "end_marker"; those
+        # saved before "voices_are_parts" keep the configured value.
+        missing = set(self.get_state()) - set(state) - {"end_marker",
+                                                        "voices_are_parts"}
         if missing:
             raise ValueError(f"encoder state lacks {sorted(missing)}")
         self._configure(state["num_voices"], state["steps_per_quarter"],
                         state["min_pitch"], state["max_pitch"],
                         state["held_field"])
         self.end_marker = bool(state.get("end_marker", False))
+        self._voices_are_parts = bool(state.get("voices_are_parts",
+                                                self._voices_are_parts))
 
     def _configure(self, num_voices: int, steps_per_quarter: int,
                    min_pitch: int, max_pitch: int, held_field: bool) -> None:
