@@ -58,6 +58,8 @@ VOICE_RANGE = ("SampleConfig.constraints = [@constraints.voice_range]",)
 END_RATE = ("SampleConfig.constraints = [@constraints.end_at_model_rate]",)
 MAX_RUN = ("SampleConfig.constraints = [@constraints.max_run]",)
 IN_KEY = ("SampleConfig.constraints = [@constraints.in_key]",)
+FRAME_RUN = ("Experiment.encoder = @encoders.grid()",
+             "SampleConfig.constraints = [@constraints.frame_max_run]")
 STREAM = ("--gin_file", str(GIN / "event_stream_rnn.gin"))
 FIELD_TEMPERATURE = (
     "SampleConfig.constraints = [@constraints.field_temperature]",)
@@ -187,6 +189,7 @@ TABLE = {
     "constraints.max_run.quarters": (MAX_RUN, POSITIVE_REAL),
     "constraints.stream_max_run.quarters": (STREAM, POSITIVE_REAL),
     "constraints.in_key.penalty": (IN_KEY, NON_NEGATIVE_REAL),
+    "constraints.frame_max_run.quarters": (FRAME_RUN, POSITIVE_REAL),
     "constraints.in_key.min_notes": (IN_KEY, POSITIVE_INT),
     "constraints.in_key.key": (IN_KEY, ("'H major'", "3")),
     "constraints.field_temperature.factors": (FIELD_TEMPERATURE, (

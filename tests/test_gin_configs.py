@@ -86,6 +86,8 @@ def _values(experiment):
             "constraints.stream_max_run.quarters"),
         "in_key_penalty": _bound("InKey", constraints,
                                  "constraints.in_key.penalty"),
+        "frame_max_run_quarters": _bound(
+            "FrameMaxRun", constraints, "constraints.frame_max_run.quarters"),
     }
 
 
@@ -101,13 +103,14 @@ def _bound(constraint, constraints, parameter):
 
 
 # The training schedule of every experiment that sets none of its own, and
-# the rules only the note stream uses.
+# the rules only the note stream or the piano roll uses.
 DEFAULTS = dict(warmup_steps=0, decay_steps=None, decay_with_budget=False,
                 final_learning_rate_fraction=0.0,
                 weight_average_decay=0.0, validate_every_epochs=1,
                 stream_max_run_quarters=None, in_key_penalty=None,
                 voice_factors=None, members=1, ensemble=None,
-                weight_dropout=0.0, voices_are_parts=True)
+                weight_dropout=0.0, voices_are_parts=True,
+                frame_max_run_quarters=None)
 
 # Each shipped experiment's actual values: a change to a gin file that is not
 # also made here fails, so no published number moves by accident.
@@ -203,12 +206,12 @@ EXPECTED = {
         batch_size=32, window_length=64, learning_rate=0.002,
         max_epochs=10000, patience=0,
         width=64, head_width=64, dropout=(0.1, 0.1), max_train_minutes=30,
-        max_steps=2000, ensemble="Ensemble", members=32, voices_are_parts=False,
+        max_steps=2000, ensemble="Ensemble", members=32, voices_are_parts=False, frame_max_run_quarters=8,
         validate_every_epochs=4,
         weight_average_decay=0.99, transpose_semitones=0,
         temperature=0.8, end_odds=1.0, min_quarters=0,
         max_events=256, num_layers=2,
-        constraints=(),
+        constraints=("FrameMaxRun",),
         field_factors=None, max_run_quarters=None,
         features=("times",), head="OrderedFrameHead", held_counts=0),
 }
