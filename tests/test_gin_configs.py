@@ -127,7 +127,7 @@ EXPECTED = {
         field_factors={"duration": 0.4}, max_run_quarters=6,
         voice_factors={"alto": 1.45},
         features=("times",), max_steps=None,
-        head="AutoregressiveHead", held_counts=0),
+        head="AutoregressiveHead", held_counts=0, weight_dropout=0.3),
     "duration_rnn_original.gin": dict(
         source="BachChorales", encoder="DurationEncoder", model="EventRNN",
         batch_size=32, window_length=40, learning_rate=0.001,
