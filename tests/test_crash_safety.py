@@ -43,6 +43,7 @@ def command(folder, model_dir):
             # without dropout must a resumed run end bit for bit the same.
             "--gin_param=models.event_rnn.dropout = 0.0",
             "--gin_param=heads.autoregressive.dropout = 0.0",
+            "--gin_param=cells.lstm.weight_dropout = 0.0",
             # A rate decaying with the wall clock follows the time each
             # run took; a rate fixed per step resumes exactly.
             "--gin_param=TrainConfig.decay_with_budget = False",

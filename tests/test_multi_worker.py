@@ -23,6 +23,7 @@ from polyframe.errors import UserFacingError
 COMMON = [f"--gin_file={DURATION_RNN}", f"--gin_file={SMOKE}",
           "--gin_param=models.event_rnn.dropout = 0.0",
           "--gin_param=heads.autoregressive.dropout = 0.0",
+          "--gin_param=cells.lstm.weight_dropout = 0.0",
           # A rate decaying with the wall clock follows the time each run
           # took; the cluster and the single process must take equal steps.
           "--gin_param=TrainConfig.decay_with_budget = False",
