@@ -16,7 +16,7 @@ generation can stop there.
 import abc
 import dataclasses
 from typing import (TYPE_CHECKING, Any, Dict, Iterable, Optional,
-                    Sequence)
+                    Sequence, Tuple)
 
 import numpy as np
 from note_seq.protobuf import music_pb2
@@ -36,10 +36,16 @@ class Field:
     Attributes:
         name: Short name, e.g. "pitch" or "duration"; names embeddings/logits.
         vocab_size: Number of token ids, `START_ID` included.
+        pitches: For a field whose tokens sound pitches, the MIDI pitch of
+            every id (-1 for ids that sound none, such as START, REST or
+            END), so that a model can relate tokens by interval; None for
+            other fields.
     """
 
     name: str
     vocab_size: int
+    pitches: Optional[Tuple[int, ...]] = dataclasses.field(default=None,
+                                                           repr=False)
 
 
 class EventEncoder(abc.ABC):
@@ -65,10 +71,19 @@ class EventEncoder(abc.ABC):
 
     @property
     def fields(self) -> Sequence[Field]:
-        """The fields of every voice as models see them: END included."""
-        if not self.end_marker:
-            return tuple(self.token_fields)
-        return tuple(Field(f.name, f.vocab_size + 1) for f in self.token_fields)
+        """The fields of every voice as models see them: END included, and
+        the first field naming the pitch of each of its ids where any sounds
+        one (`sounding_pitches`)."""
+        extra = 1 if self.end_marker else 0
+        fields = [Field(f.name, f.vocab_size + extra)
+                  for f in self.token_fields]
+        pitches = np.full(fields[0].vocab_size, -1, np.int64)
+        sounding = np.asarray(self.sounding_pitches())[:len(pitches)]
+        pitches[:len(sounding)] = sounding
+        if (pitches >= 0).any():
+            fields[0] = dataclasses.replace(
+                fields[0], pitches=tuple(int(p) for p in pitches))
+        return tuple(fields)
 
     @property
     def end_ids(self) -> Optional[Sequence[int]]:
@@ -124,7 +139,7 @@ class EventEncoder(abc.ABC):
         By default the tokens of `pitch_id`; an encoder with more than one
         token per pitch (a struck and a continued note) overrides it.
         """
-        vocab = self.fields[0].vocab_size
+        vocab = self.token_fields[0].vocab_size + (1 if self.end_marker else 0)
         pitches = np.full(vocab, -1, np.int32)
         for pitch in range(128):
             token = self.pitch_id(pitch)

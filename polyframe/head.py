@@ -7,7 +7,7 @@ at a time, given the voices already drawn.
 """
 
 import abc
-from typing import Any, List, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -36,7 +36,8 @@ class Head(tf.Module, abc.ABC):
 
     @abc.abstractmethod
     def logits(self, states: tf.Tensor, inputs: tf.Tensor, targets: tf.Tensor,
-               training: bool = False) -> List[tf.Tensor]:
+               training: bool = False,
+               previous: Optional[tf.Tensor] = None) -> List[tf.Tensor]:
         """Returns one `[batch, time, num_voices, vocab]` tensor per field.
 
         Args:
@@ -44,11 +45,16 @@ class Head(tf.Module, abc.ABC):
             inputs: Embedded inputs of the same steps `[batch, time, input_size]`.
             targets: The true next events `[batch, time, num_voices, fields]`.
             training: Whether dropout and the like are active.
+            previous: The first-field ids `[batch, time, num_voices]` of the
+                event before each target (the step's input event), for heads
+                that relate a voice's next token to its last; models pass
+                it, heads that do not need it ignore it.
         """
 
     @abc.abstractmethod
     def voice_logits(self, state: tf.Tensor, inputs: tf.Tensor,
-                     drawn: tf.Tensor, voice: int) -> List[tf.Tensor]:
+                     drawn: tf.Tensor, voice: int,
+                     previous: Optional[tf.Tensor] = None) -> List[tf.Tensor]:
         """Returns one `[batch, vocab]` tensor per field for one voice.
 
         Args:
@@ -58,6 +64,8 @@ class Head(tf.Module, abc.ABC):
                 `voice` hold what was drawn for this event, the rest is
                 undefined and must not be read.
             voice: Which voice, a Python int.
+            previous: The first-field ids `[batch, num_voices]` of the event
+                before the one being drawn (see `logits`).
         """
 
 

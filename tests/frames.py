@@ -10,7 +10,7 @@ from polyframe.encoding import START_ID, Field
 from polyframe_plugins.encoders.grid import FIRST_PITCH_ID, REST_ID
 
 # A grid field of START, REST, three pitches and END.
-PITCH = Field("pitch", 6)
+PITCH = Field("pitch", 6, pitches=(-1, -1, 60, 61, 62, -1))
 END_ID = 5
 VOICES = 3
 EVERY_FRAME = np.array(list(itertools.product(range(1, 6), repeat=VOICES)))
@@ -29,9 +29,13 @@ def canonical(frame):
     return END_ID not in frame
 
 
-def frame_probabilities(model, frames):
-    """P(frame | START) for every frame `[voices]` in `frames`."""
-    events = np.full((len(frames), 2, VOICES, 1), START_ID, np.int32)
-    events[:, 1, :, 0] = frames
+def frame_probabilities(model, frames, before=()):
+    """P(frame | START, *before) for every frame `[voices]` in `frames`,
+    `before` being frames that come first."""
+    rows = 2 + len(before)
+    events = np.full((len(frames), rows, VOICES, 1), START_ID, np.int32)
+    for row, frame in enumerate(before, start=1):
+        events[:, row, :, 0] = frame
+    events[:, -1, :, 0] = frames
     (losses,) = model.token_losses({"events": tf.constant(events)})
-    return np.exp(-losses.numpy()[:, 0].sum(axis=-1).astype(np.float64))
+    return np.exp(-losses.numpy()[:, -1].sum(axis=-1).astype(np.float64))

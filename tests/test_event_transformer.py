@@ -18,17 +18,19 @@ from polyframe_plugins.heads.autoregressive import AutoregressiveHead
 from polyframe_plugins.models.event_transformer import (EventTransformer,
                                                          alibi_slopes)
 
-FIELDS = (Field("pitch", 12), Field("duration", 5))
+# START, REST, MIDI 60..69 in ids 2..11: a head can score intervals.
+FIELDS = (Field("pitch", 12, pitches=(-1, -1) + tuple(range(60, 70))),
+          Field("duration", 5))
 VOICES = 4
 
 
-def make_model(**overrides):
+def make_model(head_settings=None, **overrides):
     tf.random.set_seed(0)
     settings = dict(num_layers=2, d_model=16, num_heads=4, ff_size=32,
                     default_embedding_size=4)
     settings.update(overrides)
     head = functools.partial(AutoregressiveHead, hidden_size=16,
-                             embedding_size=4)
+                             embedding_size=4, **(head_settings or {}))
     return EventTransformer(FIELDS, VOICES, head, **settings)
 
 
@@ -89,9 +91,10 @@ def test_logits_of_a_step_ignore_later_events():
         assert not np.allclose(b[:, 5:].numpy(), a[:, 5:].numpy())
 
 
-@pytest.mark.parametrize("primer_rows", [1, 4])
-def test_cached_generation_equals_teacher_forcing(primer_rows):
-    model = make_model()
+@pytest.mark.parametrize("primer_rows, head_settings", [
+    (1, {}), (4, {}), (3, dict(melodic_span=2, harmonic_span=3))])
+def test_cached_generation_equals_teacher_forcing(primer_rows, head_settings):
+    model = make_model(head_settings)
     events = random_events(np.random.default_rng(1), length=9)
     forced = model.logits(make_batch(events))
     cached = incremental_logits(model, events, primer_rows,

@@ -21,15 +21,18 @@ from polyframe_plugins.heads import autoregressive, independent  # noqa: F401
 from polyframe_plugins.models.melody_conditioned_rnn import (
     MelodyConditionedRNN)
 
-FIELDS = (Field("pitch", 12), Field("duration", 5))
+# START, REST, MIDI 60..69 in ids 2..11: a head can score intervals.
+FIELDS = (Field("pitch", 12, pitches=(-1, -1) + tuple(range(60, 70))),
+          Field("duration", 5))
 VOICES = 4
 TARGETS = 7
 
 
-def make_model(head_name="autoregressive", **overrides):
+def make_model(head_name="autoregressive", head_settings=None, **overrides):
     tf.random.set_seed(0)
     cell = functools.partial(registries.CELLS.get("lstm"), num_units=12)
-    head = functools.partial(registries.HEADS.get(head_name), hidden_size=10)
+    head = functools.partial(registries.HEADS.get(head_name), hidden_size=10,
+                             **(head_settings or {}))
     if head_name == "autoregressive":
         head = functools.partial(head, embedding_size=3)
     arguments = dict(cell=cell, head=head, num_layers=2,
@@ -153,7 +156,8 @@ WINDOW_AND_PASS = dict(melody_lookahead=2, lookahead_units=7)
 
 @pytest.mark.parametrize("primer_rows, overrides", [
     (0, {}), (3, dict(bidirectional=True)), (2, dict(time_features=True)),
-    (0, WINDOW_ONLY), (3, dict(WINDOW_AND_PASS, time_features=True))])
+    (0, WINDOW_ONLY), (3, dict(WINDOW_AND_PASS, time_features=True)),
+    (2, dict(head_settings=dict(melodic_span=2, harmonic_span=3)))])
 def test_start_and_advance_match_teacher_forcing(primer_rows, overrides):
     model = make_model(**overrides)
     batch = make_batch(seed=1)

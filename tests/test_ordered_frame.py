@@ -18,16 +18,21 @@ from frames import (EVERY_FRAME, PITCH, VOICES, canonical,
 plugin_loading.load_plugins()
 
 
-def make_model(head_name):
+def make_model(head_name, **head_settings):
     tf.random.set_seed(1)
     cell = functools.partial(registries.CELLS.get("lstm"), num_units=8)
-    head = functools.partial(registries.HEADS.get(head_name), hidden_size=8)
+    head = functools.partial(registries.HEADS.get(head_name), hidden_size=8,
+                             **head_settings)
     return EventRNN((PITCH,), VOICES, cell, head, default_embedding_size=4)
 
 
-def test_frames_and_end_have_probabilities_that_sum_to_one():
-    probabilities = frame_probabilities(make_model("ordered_frame"),
-                                        EVERY_FRAME)
+# After START, and (scored by interval from it) after a frame of two pitches.
+@pytest.mark.parametrize("head_settings, before", [
+    ({}, ()), (dict(melodic_span=1, harmonic_span=2), ([4, 2, 1],))])
+def test_frames_and_end_have_probabilities_that_sum_to_one(head_settings,
+                                                           before):
+    model = make_model("ordered_frame", **head_settings)
+    probabilities = frame_probabilities(model, EVERY_FRAME, before)
     is_canonical = np.array([canonical(f) for f in EVERY_FRAME])
     # The sets of at most 3 of 3 pitches (8), and END.
     assert is_canonical.sum() == 9

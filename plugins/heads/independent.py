@@ -46,15 +46,15 @@ class IndependentHead(Head):
         self.outputs = [PerVoiceDense(hidden_size, f.vocab_size, num_voices)
                         for f in self.fields]
 
-    def logits(self, states, inputs, targets, training=False):
-        del targets  # Nothing of the predicted event is seen.
+    def logits(self, states, inputs, targets, training=False, previous=None):
+        del targets, previous  # Reads the state and the input alone.
         hidden = tf.tanh(self.hidden(tf.concat([states, inputs], axis=-1)))
         if training and self.dropout > 0:
             hidden = tf.nn.dropout(hidden, self.dropout)
         return [output(hidden) for output in self.outputs]
 
-    def voice_logits(self, state, inputs, drawn, voice):
-        del drawn  # Nothing of the predicted event is seen.
+    def voice_logits(self, state, inputs, drawn, voice, previous=None):
+        del drawn, previous  # Reads the state and the input alone.
         hidden = tf.tanh(self.hidden(tf.concat([state, inputs], axis=-1),
                                      voice))
         return [output(hidden, voice) for output in self.outputs]

@@ -40,7 +40,10 @@ class OrderedFrameHead(AutoregressiveHead):
 
     Args:
         fields, num_voices, state_size, input_size, hidden_size,
-            embedding_size, dropout, name: see `AutoregressiveHead`.
+            embedding_size, dropout, melodic_span, harmonic_span, name: see
+            `AutoregressiveHead` (a voice here is a slot of the frame: the
+            melodic span counts from the pitch the same slot held in the
+            frame before, the harmonic from the next higher pitch).
         end_marker: Whether the last id of the pitch field is END (the
             `grid` encoder's `end_marker`, on by default).
 
@@ -53,19 +56,21 @@ class OrderedFrameHead(AutoregressiveHead):
 
     def __init__(self, fields, num_voices, state_size, input_size,
                  hidden_size: int = 256, embedding_size: int = 32,
-                 dropout: float = 0.0, end_marker: bool = True,
+                 dropout: float = 0.0, melodic_span: int = 0,
+                 harmonic_span: int = 0, end_marker: bool = True,
                  name="ordered_frame_head"):
         super().__init__(fields, num_voices, state_size, input_size,
                          hidden_size=hidden_size,
                          embedding_size=embedding_size, dropout=dropout,
-                         name=name)
+                         melodic_span=melodic_span,
+                         harmonic_span=harmonic_span, name=name)
         self.end_marker = checks.boolean(self.gin_name, "end_marker",
                                          end_marker)
         vocab = self.fields[0].vocab_size
         self._end_id = vocab - 1 if end_marker else vocab
 
-    def logits(self, states, inputs, targets, training=False):
-        logits = super().logits(states, inputs, targets, training)
+    def logits(self, states, inputs, targets, training=False, previous=None):
+        logits = super().logits(states, inputs, targets, training, previous)
         pitch = logits[0]
         masked = [pitch[..., :1, :]]
         for voice in range(1, self.num_voices):
@@ -73,8 +78,8 @@ class OrderedFrameHead(AutoregressiveHead):
                                        targets[..., voice - 1:voice, 0]))
         return [tf.concat(masked, axis=-2)] + logits[1:]
 
-    def voice_logits(self, state, inputs, drawn, voice):
-        logits = super().voice_logits(state, inputs, drawn, voice)
+    def voice_logits(self, state, inputs, drawn, voice, previous=None):
+        logits = super().voice_logits(state, inputs, drawn, voice, previous)
         if voice == 0:
             return logits
         return [self._masked(logits[0], drawn[..., voice - 1, 0])] + logits[1:]

@@ -133,28 +133,28 @@ class EventRNN(SequenceModel):
                               self._held_counts(events))
         outputs, _ = run_stack(self.cells, inputs, self.dropout, training)
         return self.head.logits(outputs, inputs, batch["events"][:, 1:],
-                                training)
+                                training, previous=events[..., 0])
 
     def start(self, events, context, max_new_events):
         del max_new_events
         held = self._held_counts(events)
         inputs = self._inputs(events, context.get("times"), held)
         outputs, states = run_stack(self.cells, inputs)
-        last = ((events[:, -1, :, 0], held[:, -1]) if self.held_counts
-                else ())
-        return outputs[:, -1], inputs[:, -1], states, last
+        last = events[:, -1, :, 0]
+        return (outputs[:, -1], inputs[:, -1], states, last,
+                held[:, -1] if self.held_counts else ())
 
     def voice_logits(self, state, drawn, voice):
-        output, inputs = state[0], state[1]
-        return self.head.voice_logits(output, inputs, drawn, voice)
+        output, inputs, _, last, _ = state
+        return self.head.voice_logits(output, inputs, drawn, voice,
+                                      previous=last)
 
     def advance(self, state, event, context):
-        last = ()
+        _, _, cell_states, last, counts = state
         held = None
         if self.held_counts:
-            tokens, counts = state[3]
-            held = tf.where(tf.equal(event[..., 0], tokens), counts + 1, 0)
-            last = (event[..., 0], held)
+            held = tf.where(tf.equal(event[..., 0], last), counts + 1, 0)
         inputs = self._inputs(event, context.get("time"), held)
-        outputs, new_states = step_stack(self.cells, inputs, state[2])
-        return outputs, inputs, new_states, last
+        outputs, new_states = step_stack(self.cells, inputs, cell_states)
+        return (outputs, inputs, new_states, event[..., 0],
+                held if self.held_counts else ())

@@ -303,7 +303,8 @@ class EventTransformer(SequenceModel):
         events = batch["events"]
         inputs = self.embedding(events[:, :-1])
         outputs, _, _ = self._decode(inputs, training)
-        return self.head.logits(outputs, inputs, events[:, 1:], training)
+        return self.head.logits(outputs, inputs, events[:, 1:], training,
+                                previous=events[:, :-1, :, 0])
 
     def start(self, events, context, max_new_events):
         """Runs the primer and preallocates the caches (see the module doc).
@@ -321,11 +322,12 @@ class EventTransformer(SequenceModel):
             "length": tf.shape(events, out_type=tf.int32)[1],
             "output": outputs[:, -1],
             "input": inputs[:, -1],
+            "previous": events[:, -1, :, 0],
         }
 
     def voice_logits(self, state, drawn, voice):
         return self.head.voice_logits(state["output"], state["input"], drawn,
-                                      voice)
+                                      voice, previous=state["previous"])
 
     def advance(self, state, event, context):
         del context
@@ -345,4 +347,5 @@ class EventTransformer(SequenceModel):
             "length": length + 1,
             "output": self.final_norm(x)[:, 0],
             "input": inputs,
+            "previous": event[..., 0],
         }

@@ -356,7 +356,8 @@ class MelodyConditionedRNN(SequenceModel):
         inputs = self._inputs(events[:, :-1], memory, batch["times"],
                               training)
         outputs, _ = run_stack(self.cells, inputs, self.dropout, training)
-        return self.head.logits(outputs, inputs, events[:, 1:], training)
+        return self.head.logits(outputs, inputs, events[:, 1:], training,
+                                previous=events[:, :-1, :, 0])
 
     # Generation.
 
@@ -373,25 +374,28 @@ class MelodyConditionedRNN(SequenceModel):
         Returns:
             `(output [B, units], head input [B, input_size], cell states,
             (melody vectors [B, M, W], onsets [B, M], ends [B, M],
-            lengths [B], notes [B, M, E + 1]))`.
+            lengths [B], notes [B, M, E + 1]), first-field ids of the last
+            event [B, V])`.
         """
         del max_new_events
         memory = self.encode_melody(context["melody_pitch"],
                                     context["melody_timing"])
         inputs = self._inputs(events, memory, context["times"])
         outputs, states = run_stack(self.cells, inputs)
-        return outputs[:, -1], inputs[:, -1], states, tuple(memory)
+        return (outputs[:, -1], inputs[:, -1], states, tuple(memory),
+                events[:, -1, :, 0])
 
     def voice_logits(self, state, drawn, voice):
-        output, inputs, _, _ = state
-        return self.head.voice_logits(output, inputs, drawn, voice)
+        output, inputs, _, _, last = state
+        return self.head.voice_logits(output, inputs, drawn, voice,
+                                      previous=last)
 
     def advance(self, state, event, context):
         """Appends `event` `[B, V, F]`; `context["time"]` `[B]` is the start
         of the event the new state predicts."""
-        _, _, cell_states, melody = state
+        _, _, cell_states, melody, _ = state
         memory = MelodyMemory(*melody)
         inputs = self._inputs(event[:, None], memory,
                               tf.reshape(context["time"], [-1, 1]))[:, 0]
         outputs, new_states = step_stack(self.cells, inputs, cell_states)
-        return outputs, inputs, new_states, melody
+        return outputs, inputs, new_states, melody, event[..., 0]
