@@ -19,6 +19,7 @@ pitch (a rest, the start) or a token is none, nothing is added.
 import tensorflow as tf
 
 from polyframe import checks
+from polyframe.encoding import START_ID
 from polyframe.head import Head, check_head_shapes
 from polyframe.layers import PerVoiceDense, VoiceEmbedding
 from polyframe.registries import HEADS
@@ -144,7 +145,7 @@ class AutoregressiveHead(Head):
             logits[0] += self._by_interval(self.melodic(hidden), previous)
         if self.harmonic is not None:
             # Voice 0 has no voice before it: START sounds no pitch.
-            above = tf.concat([tf.zeros_like(targets[..., :1, 0]),
+            above = tf.concat([tf.zeros_like(targets[..., :1, 0]) + START_ID,
                                targets[..., :-1, 0]], axis=-1)
             logits[0] += self._by_interval(self.harmonic(hidden), above)
         return logits
