@@ -4,7 +4,7 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
-from polyframe.encoding import Field
+from polyframe.encoding import START_ID, Field
 
 
 def glorot(shape, name: str) -> tf.Variable:
@@ -140,6 +140,21 @@ def time_features(times: tf.Tensor) -> tf.Tensor:
     horizons = tf.constant(TIME_HORIZONS, tf.float32)
     return tf.concat([tf.sin(angles), tf.cos(angles),
                       tf.minimum(times / horizons, 1.0)], axis=-1)
+
+
+def prior_tokens(tokens: tf.Tensor) -> tf.Tensor:
+    """For tokens `[B, T, V]`, the token each voice had before its current
+    run of equal tokens, `START_ID` where the rows show none: `[S, a, a, a,
+    b]` for `[a, b, b, b, c]`."""
+    def step(carry, now):
+        current, prior = carry
+        prior = tf.where(tf.equal(now, current), prior, current)
+        return now, prior
+
+    _, priors = tf.scan(step, tf.transpose(tokens, [1, 0, 2]),
+                        initializer=(tokens[:, 0],
+                                     tf.zeros_like(tokens[:, 0]) + START_ID))
+    return tf.transpose(priors, [1, 0, 2])
 
 
 def held_counts(tokens: tf.Tensor) -> tf.Tensor:

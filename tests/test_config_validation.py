@@ -136,6 +136,7 @@ TABLE = {
     "models.event_rnn.dropout": ((), RATE),
     "models.event_rnn.time_features": ((), BOOLEAN),
     "models.event_rnn.held_counts": ((), NON_NEGATIVE_INT),
+    "models.event_rnn.prior_tokens": ((), BOOLEAN),
     "models.event_rnn.embedding_sizes": ((), ("{'pitch': 0}", "3")),
     "models.event_transformer.num_layers": (TRANSFORMER, POSITIVE_INT),
     "models.event_transformer.d_model": (TRANSFORMER, POSITIVE_INT),

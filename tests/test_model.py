@@ -20,14 +20,14 @@ VOICES = 4
 
 
 def make_model(head_name, cell_name="lstm", time_features=False,
-               held_counts=0, **cell_settings):
+               held_counts=0, prior_tokens=False, **cell_settings):
     tf.random.set_seed(0)
     cell = functools.partial(registries.CELLS.get(cell_name), num_units=16,
                              **cell_settings)
     head = functools.partial(registries.HEADS.get(head_name), hidden_size=16)
     return EventRNN(FIELDS, VOICES, cell, head, num_layers=2,
                     default_embedding_size=4, time_features=time_features,
-                    held_counts=held_counts)
+                    held_counts=held_counts, prior_tokens=prior_tokens)
 
 
 def random_events(rng, batch=3, length=6):
@@ -252,7 +252,7 @@ def test_the_rnn_reads_each_voices_held_count_one_hot_and_capped():
     events[0, 1:, 0, 0] = 7  # soprano: START, then 7 four times
     events[0, 1:, 1, 0] = [3, 4, 3, 4]  # alto: never the same twice
     inputs = model._inputs(tf.constant(events), None,
-                           model._held_counts(tf.constant(events)))
+                           model._history(tf.constant(events)))
     held = inputs.numpy()[0, :, -VOICES * 3:].reshape(5, VOICES, 3)
     np.testing.assert_array_equal(held[:, 0].argmax(-1), [0, 0, 1, 2, 2])
     np.testing.assert_array_equal(held[:, 1].argmax(-1), [0, 0, 0, 0, 0])
@@ -264,3 +264,34 @@ def test_greedy_generation_with_held_counts_matches_teacher_forcing():
     primers[:, 1:, 0] = primers[:, 1:2, 0]  # the primer's voices repeat
     assert_greedy_is_teacher_forced_argmax(
         make_model("autoregressive", held_counts=3), primers, 8)
+
+
+def test_prior_tokens_are_what_each_voice_had_before_its_current_run():
+    tokens = tf.constant([[[1, 5], [2, 5], [2, 5], [2, 6], [3, 6]]])
+    np.testing.assert_array_equal(
+        layers.prior_tokens(tokens).numpy()[0].T,
+        [[START_ID, 1, 1, 1, 2], [START_ID, START_ID, START_ID, 5, 5]])
+
+
+def test_the_rnn_reads_each_voices_prior_token_embedded():
+    model = make_model("autoregressive", prior_tokens=True)
+    width = model.prior_embedding.output_size
+    assert model.input_size == make_model("autoregressive").input_size + width
+    events = random_events(np.random.default_rng(1), batch=1, length=5)
+    events[0, 1:, 0, 0] = [3, 3, 8, 8]  # soprano: 3, then 8 from row 3
+    inputs = model._inputs(tf.constant(events), None,
+                           model._history(tf.constant(events)))
+    read = inputs.numpy()[0, :, -width:]
+    expected = model.prior_embedding(tf.constant(
+        layers.prior_tokens(events[None, 0, :, :, 0])[0, ..., None]))
+    np.testing.assert_array_equal(read, expected.numpy())
+    soprano = model.prior_embedding.tables[0].numpy()[:FIELDS[0].vocab_size]
+    np.testing.assert_array_equal(read[3, :soprano.shape[1]], soprano[3])
+
+
+def test_greedy_generation_with_prior_tokens_matches_teacher_forcing():
+    primers = random_events(np.random.default_rng(6), batch=2, length=4)
+    primers[:, 2:, 0] = primers[:, 1:2, 0]  # the primer's voices repeat
+    assert_greedy_is_teacher_forced_argmax(
+        make_model("autoregressive", held_counts=3, prior_tokens=True),
+        primers, 8)

@@ -20,6 +20,13 @@ recurrent state to keep it. It is computed from the inputs only, so it is
 causal, and generation carries it forward event by event. Within a training
 window the count starts at the window's first event, so a note held into a
 window counts from there; whole pieces (validation, test) count exactly.
+
+With `prior_tokens`, every step also reads, for each voice, the first-field
+token it had before its current one (on a grid: the pitch a voice left for
+the one it holds now), embedded. On a grid the input of a step mostly
+repeats the step before, and where a voice came from, which says where a
+melody is heading, would otherwise have to be kept in the recurrent state
+for as long as the note lasts. Causal and windowed like the held counts.
 """
 
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple
@@ -57,6 +64,9 @@ class EventRNN(SequenceModel):
         held_counts: Each step also reads, per voice, how many events in a
             row its first-field token has stayed the same, one-hot up to
             this many (0: not read).
+        prior_tokens: Each step also reads, per voice, the first-field
+            token before its current run of equal ones, embedded as wide
+            as the first field.
         name: Name scope of the variables.
 
     Raises:
@@ -65,7 +75,8 @@ class EventRNN(SequenceModel):
             be a non-empty sequence of `Field`; `num_voices`, `num_layers`,
             `default_embedding_size` and the `embedding_sizes` whole numbers
             >= 1; `dropout` in [0, 1); `time_features` True or False;
-            `held_counts` a whole number >= 0.
+            `held_counts` a whole number >= 0; `prior_tokens` True or
+            False.
     """
 
     def __init__(self, fields: Sequence[Field], num_voices: int,
@@ -74,7 +85,7 @@ class EventRNN(SequenceModel):
                  embedding_sizes: Optional[Mapping[str, int]] = None,
                  default_embedding_size: int = 32, dropout: float = 0.0,
                  time_features: bool = False, held_counts: int = 0,
-                 name: str = "event_rnn"):
+                 prior_tokens: bool = False, name: str = "event_rnn"):
         owner = "models.event_rnn"
         fields = checks.fields(owner, fields)
         num_voices = checks.integer(owner, "num_voices", num_voices, minimum=1)
@@ -87,18 +98,27 @@ class EventRNN(SequenceModel):
         time_features = checks.boolean(owner, "time_features", time_features)
         held_counts = checks.integer(owner, "held_counts", held_counts,
                                      minimum=0)
+        prior_tokens = checks.boolean(owner, "prior_tokens", prior_tokens)
         name = checks.text(owner, "name", name, optional=True)
         super().__init__(fields, num_voices, name=name)
         self.dropout = dropout
         self.time_features = time_features
         self.held_counts = held_counts
+        self.prior_tokens = prior_tokens
         self.features = (TIMES,) if self.time_features else ()
         self.embedding = VoiceEmbedding(
             self.fields, self.num_voices,
             [sizes.get(f.name, default_embedding_size) for f in self.fields])
+        self.prior_embedding = None
+        if prior_tokens:
+            self.prior_embedding = VoiceEmbedding(
+                self.fields[:1], self.num_voices,
+                [sizes.get(self.fields[0].name, default_embedding_size)],
+                name="prior_embedding")
         self.input_size = self.embedding.output_size + (
             layers.NUM_TIME_FEATURES if self.time_features else 0) + (
-            self.num_voices * (held_counts + 1) if held_counts else 0)
+            self.num_voices * (held_counts + 1) if held_counts else 0) + (
+            self.prior_embedding.output_size if prior_tokens else 0)
         self.cells = []
         width = self.input_size
         for layer in range(num_layers):
@@ -107,9 +127,10 @@ class EventRNN(SequenceModel):
         self.head = head(fields=self.fields, num_voices=self.num_voices,
                          state_size=width, input_size=self.input_size)
 
-    def _inputs(self, events: tf.Tensor, times, held=None) -> tf.Tensor:
+    def _inputs(self, events: tf.Tensor, times, history) -> tf.Tensor:
         """Embedded events, with the time features of their successors and
-        the held counts `held` (int32, `events`' shape without fields)."""
+        what `history` (`_history`) holds of each voice's past."""
+        held, prior = history
         parts = [self.embedding(events)]
         if self.time_features:
             parts.append(layers.time_features(times))
@@ -118,43 +139,47 @@ class EventRNN(SequenceModel):
                                  self.held_counts + 1)
             shape = tf.concat([tf.shape(held)[:-1], [-1]], axis=0)
             parts.append(tf.reshape(one_hot, shape))
+        if self.prior_tokens:
+            parts.append(self.prior_embedding(prior[..., None]))
         return tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
 
-    def _held_counts(self, events: tf.Tensor):
-        """`[B, T, V]`: per row, events in a row before it with the same
-        first-field token (0 at the first row); None if not read."""
-        if not self.held_counts:
-            return None
-        return layers.held_counts(events[..., 0])
+    def _history(self, events: tf.Tensor):
+        """`(held counts, prior tokens)` `[B, T, V]` of every row (see the
+        module doc), each None where the model does not read it."""
+        tokens = events[..., 0]
+        return (layers.held_counts(tokens) if self.held_counts else None,
+                layers.prior_tokens(tokens) if self.prior_tokens else None)
 
     def logits(self, batch, training=False):
         events = batch["events"][:, :-1]
-        inputs = self._inputs(events, batch.get(TIMES),
-                              self._held_counts(events))
+        inputs = self._inputs(events, batch.get(TIMES), self._history(events))
         outputs, _ = run_stack(self.cells, inputs, self.dropout, training)
         return self.head.logits(outputs, inputs, batch["events"][:, 1:],
                                 training, previous=events[..., 0])
 
     def start(self, events, context, max_new_events):
         del max_new_events
-        held = self._held_counts(events)
-        inputs = self._inputs(events, context.get("times"), held)
+        history = self._history(events)
+        inputs = self._inputs(events, context.get("times"), history)
         outputs, states = run_stack(self.cells, inputs)
-        last = events[:, -1, :, 0]
-        return (outputs[:, -1], inputs[:, -1], states, last,
-                held[:, -1] if self.held_counts else ())
+        held, prior = (() if rows is None else rows[:, -1]
+                       for rows in history)
+        return (outputs[:, -1], inputs[:, -1], states, events[:, -1, :, 0],
+                held, prior)
 
     def voice_logits(self, state, drawn, voice):
-        output, inputs, _, last, _ = state
+        output, inputs, _, last = state[:4]
         return self.head.voice_logits(output, inputs, drawn, voice,
                                       previous=last)
 
     def advance(self, state, event, context):
-        _, _, cell_states, last, counts = state
-        held = None
+        _, _, cell_states, last, held, prior = state
+        tokens = event[..., 0]
+        same = tf.equal(tokens, last)
         if self.held_counts:
-            held = tf.where(tf.equal(event[..., 0], last), counts + 1, 0)
-        inputs = self._inputs(event, context.get("time"), held)
+            held = tf.where(same, held + 1, 0)
+        if self.prior_tokens:
+            prior = tf.where(same, prior, last)
+        inputs = self._inputs(event, context.get("time"), (held, prior))
         outputs, new_states = step_stack(self.cells, inputs, cell_states)
-        return (outputs, inputs, new_states, event[..., 0],
-                held if self.held_counts else ())
+        return outputs, inputs, new_states, tokens, held, prior
