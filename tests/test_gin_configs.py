@@ -110,7 +110,8 @@ DEFAULTS = dict(warmup_steps=0, decay_steps=None, decay_with_budget=False,
                 stream_max_run_quarters=None, in_key_penalty=None,
                 voice_factors=None, members=1, ensemble=None,
                 weight_dropout=0.0, voices_are_parts=True,
-                frame_max_run_quarters=None)
+                frame_max_run_quarters=None, prior_tokens=False,
+                interval_spans=(0, 0))
 
 # Each shipped experiment's actual values: a change to a gin file that is not
 # also made here fails, so no published number moves by accident.
@@ -205,8 +206,8 @@ EXPECTED = {
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
         batch_size=32, window_length=64, learning_rate=0.002,
         max_epochs=10000, patience=0,
-        width=64, head_width=64, dropout=(0.1, 0.1), max_train_minutes=30,
-        max_steps=2000, ensemble="Ensemble", members=32,
+        width=64, head_width=64, dropout=(0.1, 0.1), weight_dropout=0.5,
+        max_train_minutes=30, max_steps=2000, ensemble="Ensemble", members=32,
         voices_are_parts=False, frame_max_run_quarters=8,
         validate_every_epochs=4,
         weight_average_decay=0.99, transpose_semitones=0,
@@ -240,6 +241,8 @@ def test_shipped_values(path):
     values["features"] = tuple(model.features)
     values["head"] = type(model.head).__name__
     values["held_counts"] = getattr(model, "held_counts", None)
+    values["prior_tokens"] = bool(getattr(model, "prior_tokens", False))
+    values["interval_spans"] = _interval_spans(model.head)
     values["dropout"] = (getattr(model, "dropout", None),
                          getattr(model.head, "dropout", None))
     cells = getattr(model, "cells", None) or [None]
@@ -254,6 +257,13 @@ def _head_width(head):
     """The width of each voice's hidden layer in the head, if it has one."""
     layer = getattr(head, "from_context", None)
     return None if layer is None else int(layer.kernel.shape[-1])
+
+
+def _interval_spans(head):
+    """The head's melodic and harmonic spans (0 where it scores none)."""
+    return tuple(0 if layer is None else (int(layer.bias.shape[-1]) - 1) // 2
+                 for layer in (getattr(head, "melodic", None),
+                               getattr(head, "harmonic", None)))
 
 
 def _width(model):
