@@ -80,3 +80,26 @@ def tiny_rnn(encoder):
     return registries.MODELS.get("event_rnn")(
         encoder.fields, encoder.num_voices, cell, head,
         default_embedding_size=2)
+
+
+def assert_greedy_is_teacher_forced_argmax(model, primers, max_events):
+    """Greedy generation draws, after the primer, the argmax of the logits
+    the model gives the whole generated sequence at once."""
+    import numpy as np
+    import tensorflow as tf
+
+    from polyframe import registries
+    from polyframe.generation import Generator
+    from polyframe.sequence_model import without_start
+    from polyframe_plugins.constraints.basic import ForbidStart
+    generate = Generator(model, registries.SAMPLERS.get("greedy")(),
+                         [ForbidStart(None)])
+    events = generate(primers, max_events=max_events, seed=0).events
+    full = np.concatenate([primers[:, :1], events], axis=1)
+    logits = model.logits({"events": tf.constant(full)})
+    first = primers.shape[1] - 1
+    for index, (field, field_logits) in enumerate(zip(model.fields, logits)):
+        predicted = tf.argmax(without_start(field_logits, field.vocab_size),
+                              -1).numpy()
+        np.testing.assert_array_equal(predicted[:, first:],
+                                      events[:, first:, :, index])

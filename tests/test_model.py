@@ -14,6 +14,8 @@ from polyframe.generation import Generator
 from polyframe_plugins.constraints.basic import ForbidStart
 from polyframe_plugins.models.event_rnn import EventRNN
 
+from helpers import assert_greedy_is_teacher_forced_argmax
+
 plugin_loading.load_plugins()
 FIELDS = (Field("pitch", 12), Field("duration", 5))
 VOICES = 4
@@ -143,21 +145,6 @@ def test_generation_from_nothing_but_start():
     events = generate(primers, max_events=5, seed=0).events
     assert events.shape == (2, 5, VOICES, len(FIELDS))
     np.testing.assert_array_equal(events[0], events[1])  # greedy, same input
-
-
-def assert_greedy_is_teacher_forced_argmax(model, primers, max_events):
-    """Greedy generation draws, after the primer, the argmax of the logits
-    the model gives the whole generated sequence at once."""
-    generate = generator(model, registries.SAMPLERS.get("greedy")())
-    events = generate(primers, max_events=max_events, seed=0).events
-    full = np.concatenate([primers[:, :1], events], axis=1)
-    logits = model.logits({"events": tf.constant(full)})
-    first = primers.shape[1] - 1
-    for index, (field, field_logits) in enumerate(zip(FIELDS, logits)):
-        predicted = tf.argmax(without_start(field_logits, field.vocab_size),
-                              -1).numpy()
-        np.testing.assert_array_equal(predicted[:, first:],
-                                      events[:, first:, :, index])
 
 
 def test_greedy_generation_matches_teacher_forced_argmax():
