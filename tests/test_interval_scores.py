@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from polyframe import checks, plugin_loading, registries
 from polyframe.encoding import START_ID, Field
+from polyframe_plugins.encoders.event_stream import EventStreamEncoder
 from polyframe_plugins.encoders.grid import GridEncoder
 from polyframe_plugins.heads.autoregressive import AutoregressiveHead
 from polyframe_plugins.models.event_rnn import EventRNN
@@ -167,3 +168,10 @@ def test_the_grid_encoder_names_the_pitch_of_every_pitch_id():
     # START, REST, 60, 61, 62, END.
     assert pitch.pitches == (-1, -1, 60, 61, 62, -1)
     assert encoder.fields[0].vocab_size == len(pitch.pitches)
+
+
+def test_the_note_stream_names_one_pitch_for_a_struck_and_a_held_note():
+    (event,) = EventStreamEncoder(min_pitch=60, max_pitch=61).fields
+    # START, END, STEP_END, then 60 and 61 struck, then 60 and 61 held on.
+    assert event.pitches == (-1, -1, -1, 60, 61, 60, 61)
+    assert event.vocab_size == len(event.pitches)
