@@ -70,7 +70,15 @@ class TrainConfig:
             take a tenth of the training time.
         eval_batch_size: Whole pieces per validation batch.
         checkpoint_every_steps: Also save the latest state every this many
-            steps (0: only at the end of each epoch).
+            steps (0: only at the end of epochs).
+        checkpoint_every_epochs: Save the latest state (weights, optimizer,
+            counters: what a resumed run needs) at the end of every this
+            many epochs, and always at the end of training, on a stop
+            signal and with every new best (so the best checkpoint never
+            comes from a step the latest state has not reached). On a small
+            corpus an epoch is a few steps, and saving a large model after
+            each one can take a twentieth of the training time; a crash
+            or kill then loses at most this many epochs.
         keep_checkpoints: How many latest checkpoints are kept.
         jit_compile: Compile the forward and backward pass with XLA.
         seed: Seeds initialisation, window offsets and shuffling.
@@ -129,6 +137,7 @@ class TrainConfig:
     validate_every_epochs: int = 1
     eval_batch_size: int = 64
     checkpoint_every_steps: int = 0
+    checkpoint_every_epochs: int = 1
     keep_checkpoints: int = 3
     jit_compile: bool = False
     seed: int = 0
@@ -162,6 +171,8 @@ class TrainConfig:
                        minimum=1)
         checks.integer(owner, "checkpoint_every_steps",
                        self.checkpoint_every_steps, minimum=0)
+        checks.integer(owner, "checkpoint_every_epochs",
+                       self.checkpoint_every_epochs, minimum=1)
         checks.integer(owner, "keep_checkpoints", self.keep_checkpoints,
                        minimum=1)
         checks.boolean(owner, "jit_compile", self.jit_compile)
@@ -277,6 +288,7 @@ class Trainer:
         self.trained_seconds = tf.Variable(0.0, dtype=tf.float64,
                                            trainable=False)
         self.time_profile = time_profile.TimeProfile()
+        self._latest_saved_at = None
         averaged = {"weight_average": self.average} if self.average else {}
         self._latest = tf.train.CheckpointManager(
             tf.train.Checkpoint(
@@ -304,6 +316,7 @@ class Trainer:
         path = tf.train.latest_checkpoint(self.run.checkpoints)
         if path:
             self._latest.checkpoint.restore(path)
+            self._latest_saved_at = int(self.step)
             logging.info("resumed from %s at step %d (epoch %d)", path,
                          int(self.step), int(self.epoch))
         return int(self.step)
@@ -584,8 +597,9 @@ class Trainer:
             improved = self._end_epoch(epoch, totals,
                                        time.time() - epoch_started,
                                        valid_batches, writers, finished_epoch,
-                                       validate)
+                                       validate, last)
             if self._agreed(float(bool(stop.requested)))[0]:
+                self._save_latest()
                 raise preemption.Preempted(
                     stop.requested or "a stop signal to another worker",
                     int(self.step))
@@ -630,8 +644,13 @@ class Trainer:
         return self._seconds_before + time.time() - self._session_started
 
     def _save_latest(self) -> None:
+        """Saves the latest state, unless it was saved at this step."""
+        step = int(self.step)
+        if step == self._latest_saved_at:
+            return
         self.trained_seconds.assign(self._trained_seconds())
-        self._latest.save(checkpoint_number=int(self.step))
+        self._latest.save(checkpoint_number=step)
+        self._latest_saved_at = step
 
     def _check_finite(self, sums) -> None:
         """Logs a step that was not applied; stops after too many in a row."""
@@ -655,9 +674,10 @@ class Trainer:
                 f" or TrainConfig.clip_norm (now {self.config.clip_norm:g}).")
 
     def _end_epoch(self, epoch, totals, seconds, valid_batches, writers,
-                   finished_epoch, validate) -> bool:
-        """Validates (if `validate`), checkpoints and logs; returns whether
-        a new best was kept."""
+                   finished_epoch, validate, last) -> bool:
+        """Validates (if `validate`), checkpoints (see
+        `TrainConfig.checkpoint_every_epochs`; `last`: training ends here)
+        and logs; returns whether a new best was kept."""
         train = metrics_lib.from_sums(totals) if totals else {}
         train["learning_rate"] = self._learning_rate_now()
         valid: Dict[str, float] = {}
@@ -676,8 +696,10 @@ class Trainer:
         if finished_epoch:
             self.epoch.assign_add(1)
             self.step_in_epoch.assign(0)
+        due = int(self.epoch) % self.config.checkpoint_every_epochs == 0
         with self.time_profile.part("checkpoints"):
-            self._save_latest()
+            if due or improved or last or self._out_of_patience():
+                self._save_latest()
             if improved:
                 with self.evaluated_weights():
                     self._best.save(checkpoint_number=int(self.step))

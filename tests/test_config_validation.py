@@ -90,6 +90,7 @@ TABLE = {
     "TrainConfig.validate_every_epochs": ((), POSITIVE_INT),
     "TrainConfig.eval_batch_size": ((), POSITIVE_INT),
     "TrainConfig.checkpoint_every_steps": ((), NON_NEGATIVE_INT),
+    "TrainConfig.checkpoint_every_epochs": ((), POSITIVE_INT),
     "TrainConfig.keep_checkpoints": ((), POSITIVE_INT),
     "TrainConfig.jit_compile": ((), BOOLEAN),
     "TrainConfig.seed": ((), NON_NEGATIVE_INT),

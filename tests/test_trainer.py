@@ -3,12 +3,13 @@ best checkpoint kept apart, early stopping, and exact resumption."""
 
 import functools
 import os
+import signal
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from polyframe import plugin_loading, registries
+from polyframe import plugin_loading, preemption, registries
 from polyframe.data import pipeline
 from polyframe.distribution import make_strategy
 from polyframe.encoding import Field
@@ -76,20 +77,23 @@ def test_learns_and_keeps_the_best_checkpoint_apart(tmp_path):
     assert scalars
 
 
-def test_early_stopping_after_patience_epochs(tmp_path):
+@pytest.mark.parametrize("checkpoint_every_epochs", [1, 100])
+def test_early_stopping_after_patience_epochs(tmp_path,
+                                              checkpoint_every_epochs):
     rng = np.random.default_rng(3)
     noise = [np.stack([rng.integers(1, 8, (16, 4)),
                        rng.integers(1, 4, (16, 4))], -1).astype(np.int32)
              for _ in range(8)]
-    trainer = make_trainer(tmp_path, max_epochs=60, patience=2,
-                           learning_rate=0.05)
+    settings = dict(max_epochs=60, patience=2, learning_rate=0.05,
+                    checkpoint_every_epochs=checkpoint_every_epochs)
+    trainer = make_trainer(tmp_path, **settings)
     fit(trainer, noise, noise[:2] + scale_pieces(2))
     stopped_at = int(trainer.epoch)
     assert stopped_at < 60
     assert int(trainer.epochs_without_improvement) == 2
-    # A rerun of a finished run trains no further.
-    again = make_trainer(tmp_path, max_epochs=60, patience=2,
-                         learning_rate=0.05)
+    # A rerun of a finished run trains no further: the early stop saved
+    # its state even between two periodic saves.
+    again = make_trainer(tmp_path, **settings)
     fit(again, noise, noise[:2])
     assert int(again.epoch) == stopped_at
 
@@ -207,6 +211,62 @@ def test_validation_every_few_epochs_and_always_after_the_last(tmp_path):
     assert calls == [ends[3], ends[6], int(trainer.step)]
     best = tf.train.latest_checkpoint(str(tmp_path / "best"))
     assert int(best.rsplit("-", 1)[1]) in calls
+
+
+def saved_steps(model_dir):
+    """Steps of the latest-state checkpoints kept in `model_dir`."""
+    state = tf.train.get_checkpoint_state(str(model_dir / "checkpoints"))
+    return [int(path.rsplit("-", 1)[1])
+            for path in state.all_model_checkpoint_paths]
+
+
+def test_the_latest_state_is_saved_every_few_epochs_and_at_the_end(
+        tmp_path):
+    train, valid = scale_pieces(8), scale_pieces(2, seed=1)
+    trainer = make_trainer(tmp_path, max_epochs=7, validate_every_epochs=100,
+                           checkpoint_every_epochs=3, keep_checkpoints=10,
+                           patience=0)
+    ends = []
+    trainer.fit(lambda rng: ends.append(int(trainer.step)) or
+                pipeline.epoch_of(train, 8, FRAMING, rng),
+                lambda: pipeline.whole_pieces(valid, 8, FRAMING))
+    # Epoch k's windows are made when epoch k - 1 has ended.
+    assert saved_steps(tmp_path) == [ends[3], ends[6], int(trainer.step)]
+
+
+def test_the_latest_state_is_saved_with_every_new_best(tmp_path):
+    train, valid = scale_pieces(8), scale_pieces(2, seed=1)
+    trainer = make_trainer(tmp_path, max_epochs=6, validate_every_epochs=2,
+                           checkpoint_every_epochs=100, keep_checkpoints=10,
+                           patience=0)
+    bests = []
+    trainer.fit(lambda rng: pipeline.epoch_of(train, 8, FRAMING, rng),
+                lambda: pipeline.whole_pieces(valid, 8, FRAMING),
+                on_best=bests.append)
+    assert len(bests) == 3  # The scale is learnt: every validation is best.
+    assert saved_steps(tmp_path) == bests
+
+
+def test_a_stop_signal_during_validation_saves_the_latest_state(tmp_path):
+    """A signal that lands after an epoch's last step, while it is being
+    validated, saves that step although no periodic save is due and the
+    validation is no better (a rate too small to change a weight)."""
+    train, valid = scale_pieces(8), scale_pieces(2, seed=1)
+    trainer = make_trainer(tmp_path, max_epochs=3, learning_rate=1e-30,
+                           checkpoint_every_epochs=100, patience=0)
+    calls = []
+
+    def valid_batches():
+        calls.append(int(trainer.step))
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return pipeline.whole_pieces(valid, 8, FRAMING)
+
+    with pytest.raises(preemption.Preempted):
+        trainer.fit(lambda rng: pipeline.epoch_of(train, 8, FRAMING, rng),
+                    valid_batches)
+    assert saved_steps(tmp_path) == calls
+    assert int(trainer.epochs_without_improvement) == 1
 
 
 def test_a_spent_budget_still_validates_its_last_epoch(tmp_path):
