@@ -697,6 +697,7 @@ class Trainer:
             self.epoch.assign_add(1)
             self.step_in_epoch.assign(0)
         due = int(self.epoch) % self.config.checkpoint_every_epochs == 0
+        self._latest_saved_at = None  # The counters above have moved on.
         with self.time_profile.part("checkpoints"):
             if due or improved or last or self._out_of_patience():
                 self._save_latest()

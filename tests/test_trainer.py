@@ -247,6 +247,20 @@ def test_the_latest_state_is_saved_with_every_new_best(tmp_path):
     assert saved_steps(tmp_path) == bests
 
 
+def test_an_epoch_end_saves_its_counters_over_a_save_at_the_same_step(
+        tmp_path):
+    """A save every step also lands on each epoch's last step, before the
+    epoch is counted and validated; the epoch's end must still save."""
+    train, valid = scale_pieces(8), scale_pieces(2, seed=1)
+    trainer = make_trainer(tmp_path, max_epochs=3, checkpoint_every_steps=1,
+                           checkpoint_every_epochs=100, patience=0)
+    fit(trainer, train, valid)
+    resumed = make_trainer(tmp_path, max_epochs=3)
+    assert resumed.restore_latest() == int(trainer.step)
+    assert int(resumed.epoch) == 3 and int(resumed.step_in_epoch) == 0
+    assert float(resumed.best_valid) == float(trainer.best_valid)
+
+
 def test_a_stop_signal_during_validation_saves_the_latest_state(tmp_path):
     """A signal that lands after an epoch's last step, while it is being
     validated, saves that step although no periodic save is due and the
