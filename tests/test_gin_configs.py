@@ -194,7 +194,7 @@ EXPECTED = {
         head="AutoregressiveHead", held_counts=None),
     "jsb_grid.gin": dict(
         source="JSBChoralesJSON", encoder="GridEncoder", model="EventRNN",
-        batch_size=32, window_length=128, learning_rate=0.002,
+        batch_size=32, window_length=128, learning_rate=0.003,
         max_epochs=10000, patience=10,
         width=256, head_width=256, dropout=(0.2, 0.2), weight_dropout=0.3,
         max_train_minutes=30, max_steps=5500, validate_every_epochs=4,
