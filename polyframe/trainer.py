@@ -644,7 +644,9 @@ class Trainer:
         return self._seconds_before + time.time() - self._session_started
 
     def _save_latest(self) -> None:
-        """Saves the latest state, unless it was saved at this step."""
+        """Saves the latest state, unless it was already saved at this step
+        with the counters as they are (`_end_epoch` moves them on and
+        clears the mark)."""
         step = int(self.step)
         if step == self._latest_saved_at:
             return
